@@ -1,0 +1,54 @@
+package activation
+
+import (
+	"strconv"
+	"strings"
+)
+
+// ListenFDsStart is the first descriptor a child receives (SD_LISTEN_FDS_START).
+const ListenFDsStart = 3
+
+// ChildFDs returns the descriptors to install as 3, 4, ... in a child.
+func ChildFDs(socks []*Socket) []uintptr {
+	fds := make([]uintptr, len(socks))
+	for i, s := range socks {
+		fds[i] = uintptr(s.fd)
+	}
+	return fds
+}
+
+// ChildEnv returns LISTEN_FDS and LISTEN_FDNAMES for a child receiving socks.
+// LISTEN_PID is set by the exec shim, in the child, to the child's own pid.
+func ChildEnv(socks []*Socket) []string {
+	names := make([]string, len(socks))
+	for i, s := range socks {
+		names[i] = s.Name
+	}
+	return []string{
+		"LISTEN_FDS=" + strconv.Itoa(len(socks)),
+		"LISTEN_FDNAMES=" + strings.Join(names, ":"),
+	}
+}
+
+// launcherOnlyEnv are variables meant for the launcher alone; a child must
+// never see them (systemd's sockets, notify socket and watchdog are ours).
+var launcherOnlyEnv = [...]string{
+	"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES",
+	"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
+	"JOURNAL_STREAM",
+}
+
+// StripLauncherEnv returns env without the variables meant for the launcher.
+func StripLauncherEnv(env []string) []string {
+	out := make([]string, 0, len(env))
+outer:
+	for _, kv := range env {
+		for _, k := range launcherOnlyEnv {
+			if strings.HasPrefix(kv, k+"=") {
+				continue outer
+			}
+		}
+		out = append(out, kv)
+	}
+	return out
+}

@@ -1,0 +1,95 @@
+// Command sdlaunch makes systemd own a service's listening sockets and
+// pre-forks workers of any language on them.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/sdlaunch/sdlaunch/activation"
+	"github.com/urfave/cli/v2"
+)
+
+// Exit statuses: a contract with the generated units (RestartPreventExitStatus=2 69)
+// and with deployment tooling.
+const (
+	exitOK         = 0
+	exitUnexpected = 1
+	exitUsage      = 2
+	exitNoBoot     = 69
+)
+
+const exitStatusHelp = `EXIT STATUS:
+   0   clean stop (or the command succeeded)
+   1   unexpected error
+   2   bad usage or configuration (one line names the bad value); nothing was changed
+   69  workers could not boot (EX_UNAVAILABLE); systemd must not restart the service`
+
+func main() {
+	// The exec shim runs between fork and the app's execve: keep it off the CLI
+	// path so it stays tiny and fast.
+	if len(os.Args) > 1 && os.Args[1] == activation.ShimArg {
+		err := activation.ExecShim(os.Args[2:])
+		fmt.Fprintf(os.Stderr, "sdlaunch: %v\n", err)
+		os.Exit(127)
+	}
+	os.Exit(run(os.Args))
+}
+
+func run(args []string) int {
+	app := newApp()
+	err := app.Run(args)
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.msg != "" {
+			fmt.Fprintf(os.Stderr, "sdlaunch: %s\n", ee.msg)
+		}
+		return ee.code
+	}
+	fmt.Fprintf(os.Stderr, "sdlaunch: %v\n", err)
+	return exitUnexpected
+}
+
+func newApp() *cli.App {
+	app := &cli.App{
+		Name:                   "sdlaunch",
+		Usage:                  "let systemd own your app's sockets; pre-fork and supervise its workers",
+		HideHelpCommand:        true,
+		UseShortOptionHandling: true,
+		CustomAppHelpTemplate:  cli.AppHelpTemplate + "\n" + exitStatusHelp + "\n",
+		OnUsageError:           onUsageError,
+		Commands: append([]*cli.Command{
+			runCommand(),
+			reloadWaitCommand(),
+		}, unitCommands()...),
+	}
+	for _, c := range app.Commands {
+		if c.OnUsageError == nil {
+			c.OnUsageError = onUsageError
+		}
+		if c.CustomHelpTemplate == "" {
+			c.CustomHelpTemplate = cli.CommandHelpTemplate + "\n" + exitStatusHelp + "\n"
+		}
+	}
+	return app
+}
+
+// exitError carries an exit status (and an optional one-line message) up to main.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func usageErrorf(format string, a ...any) error {
+	return &exitError{code: exitUsage, msg: fmt.Sprintf(format, a...)}
+}
+
+func onUsageError(_ *cli.Context, err error, _ bool) error {
+	return &exitError{code: exitUsage, msg: err.Error()}
+}

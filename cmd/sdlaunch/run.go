@@ -1,0 +1,179 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/coreos/go-systemd/v22/journal"
+	"github.com/sdlaunch/sdlaunch/activation"
+	"github.com/sdlaunch/sdlaunch/prefork"
+	"github.com/urfave/cli/v2"
+)
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "run",
+		Usage:     "pre-fork and supervise workers of COMMAND on the sockets systemd passes (or --listen ones)",
+		ArgsUsage: "-- COMMAND [ARG...]",
+		Description: `Runs as the main process of a Type=notify service. Each worker gets every
+socket as fd 3, 4, ... with LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID (its own
+pid), SDLAUNCH_WORKER (slot) and SDLAUNCH_GENERATION, a private NOTIFY_SOCKET,
+and WERKZEUG_RUN_MAIN/WERKZEUG_SERVER_FD so Flask's app.run() serves on fd 3.
+
+Signals: TERM/INT graceful stop, QUIT fast stop, HUP reload (rolling restart),
+TTIN/TTOU one worker more/less.`,
+		Flags:  append([]cli.Flag{listenFlag()}, launcherFlags()...),
+		Action: runAction,
+	}
+}
+
+func runAction(c *cli.Context) error {
+	cfg, err := launcherConfig(c)
+	if err != nil {
+		return err
+	}
+	if err := activation.CloseOnExecFrom(activation.ListenFDsStart); err != nil {
+		return err
+	}
+	socks, notice, err := sockets(c.StringSlice(flagListen))
+	if err != nil {
+		return err
+	}
+	cfg.Sockets = socks
+	cfg.Env = activation.StripLauncherEnv(os.Environ())
+	cfg.NotifySocket = os.Getenv("NOTIFY_SOCKET")
+	if wd, err := daemon.SdWatchdogEnabled(false); err == nil {
+		cfg.Watchdog = wd
+	}
+	cfg.Journal, _ = journal.StderrIsJournalStream()
+	cfg.ControlSocket = prefork.ControlSocketName(os.Getpid())
+	m, err := prefork.New(cfg, os.Stderr)
+	if err != nil {
+		_ = activation.CloseAll(socks)
+		return usageErrorf("%v", err)
+	}
+	if notice != "" {
+		m.Logf(5, "%s", notice)
+	}
+	err = m.Run()
+	_ = activation.CloseAll(socks)
+	var boot *prefork.BootError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &boot):
+		return &exitError{code: exitNoBoot} // already logged in full
+	default:
+		return &exitError{code: exitUnexpected, msg: err.Error()}
+	}
+}
+
+// launcherConfig turns the launcher flags and COMMAND into a config,
+// refusing bad values before any socket is bound.
+func launcherConfig(c *cli.Context) (prefork.Config, error) {
+	cfg := prefork.Config{
+		Command:         c.Args().Slice(),
+		Workers:         c.Int(flagWorkers),
+		MinReady:        c.Int(flagMinReady),
+		ReadyAfter:      c.Duration(flagReadyAfter),
+		StartTimeout:    c.Duration(flagStartTimeout),
+		BootRetries:     c.Int(flagBootRetries),
+		GracefulTimeout: c.Duration(flagGracefulTimeout),
+		BackoffMax:      c.Duration(flagBackoffMax),
+		WorkerWatchdog:  c.Duration(flagWorkerWatchdog),
+		ReloadSurge:     c.Int(flagReloadSurge),
+		MaxLifetime:     c.Duration(flagMaxLifetime),
+	}
+	var err error
+	if cfg.Ready, err = prefork.ParseReadyMode(c.String(flagReady)); err != nil {
+		return cfg, usageErrorf("%v", err)
+	}
+	if cfg.StopSignal, err = prefork.ParseSignal(c.String(flagStopSignal)); err != nil {
+		return cfg, usageErrorf("--stop-signal: %v", err)
+	}
+	// Sockets are checked after the rest; give Validate a placeholder.
+	probe := cfg
+	probe.Sockets = []*activation.Socket{{}}
+	if err := probe.Validate(); err != nil {
+		return cfg, usageErrorf("%v", err)
+	}
+	if _, err := exec.LookPath(cfg.Command[0]); err != nil {
+		return cfg, usageErrorf("COMMAND %q: %v", cfg.Command[0], errors.Unwrap(err))
+	}
+	return cfg, nil
+}
+
+// sockets takes systemd's sockets, or binds the --listen addresses.
+func sockets(listen []string) ([]*activation.Socket, string, error) {
+	inherited, notice, err := activation.Inherited()
+	if err != nil {
+		return nil, "", usageErrorf("%v", err)
+	}
+	if len(inherited) > 0 {
+		if len(listen) > 0 {
+			notice = fmt.Sprintf("systemd passed %d socket(s); ignoring --listen %v", len(inherited), listen)
+		}
+		return inherited, notice, nil
+	}
+	if len(listen) == 0 {
+		return nil, "", usageErrorf("no socket: systemd passed none (LISTEN_FDS) and no --listen address was given")
+	}
+	var specs []activation.Spec
+	seen := map[string]bool{}
+	for _, raw := range listen {
+		sp, err := activation.ParseAddr(raw)
+		if err != nil {
+			return nil, "", usageErrorf("--listen: %v", err)
+		}
+		key := sp.Network + " " + sp.Address
+		if seen[key] {
+			return nil, "", usageErrorf("--listen %q: given twice", raw)
+		}
+		seen[key] = true
+		specs = append(specs, sp)
+	}
+	socks, err := activation.Bind(specs)
+	if err != nil {
+		return nil, "", usageErrorf("%v", err)
+	}
+	return socks, notice, nil
+}
+
+func reloadWaitCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "reload-wait",
+		Usage:     "reload the launcher PID (a rolling restart) and wait for the verdict; for ExecReload=",
+		ArgsUsage: "PID",
+		Description: `Exits 0 once the new generation is ready, 1 when it could not boot and the
+launcher rolled back to the old workers (which keep serving).
+In a unit: ExecReload=/usr/bin/sdlaunch reload-wait $MAINPID`,
+		Flags: []cli.Flag{
+			&cli.DurationFlag{Name: "timeout", Usage: "give up waiting after this long (0: wait for the verdict)"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usageErrorf("reload-wait needs exactly one PID, got %d arguments", c.NArg())
+			}
+			pid, err := strconv.Atoi(c.Args().First())
+			if err != nil || pid < 1 {
+				return usageErrorf("reload-wait: PID %q is not a process id", c.Args().First())
+			}
+			if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+				return usageErrorf("reload-wait: no process %d", pid)
+			}
+			start := time.Now()
+			msg, err := prefork.Reload(pid, c.Duration("timeout"))
+			if err != nil {
+				return &exitError{code: exitUnexpected, msg: err.Error()}
+			}
+			fmt.Fprintf(c.App.Writer, "%s (%s)\n", msg, time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+	}
+}

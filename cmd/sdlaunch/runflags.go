@@ -1,0 +1,83 @@
+package main
+
+import (
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/urfave/cli/v2"
+)
+
+// The launcher's flag set. `run` parses it; `generate`/`install` accept the same
+// flags and carry the ones the operator set into ExecStart= (runArgs), so an
+// installed unit runs with exactly the options `run` understands.
+
+const (
+	flagListen          = "listen"
+	flagWorkers         = "workers"
+	flagMinReady        = "min-ready"
+	flagReady           = "ready"
+	flagReadyAfter      = "ready-after"
+	flagStartTimeout    = "start-timeout"
+	flagBootRetries     = "boot-retries"
+	flagStopSignal      = "stop-signal"
+	flagGracefulTimeout = "graceful-timeout"
+	flagBackoffMax      = "backoff-max"
+	flagWorkerWatchdog  = "worker-watchdog"
+	flagReloadSurge     = "reload-surge"
+	flagMaxLifetime     = "max-lifetime"
+)
+
+// Defaults that other commands (the unit generator) reason about.
+const (
+	defaultGracefulTimeout = 30 * time.Second
+	defaultStartTimeout    = 60 * time.Second
+)
+
+func listenFlag() cli.Flag {
+	return &cli.StringSliceFlag{Name: flagListen, Aliases: []string{"l"},
+		Usage: "listen on `ADDR` when systemd passes no sockets: host:port, :port, [::]:port, unix:/path, or NAME=ADDR (repeatable)"}
+}
+
+// launcherFlags are the flags of `run` that an installed unit carries into
+// ExecStart= (everything but --listen, which becomes the .socket unit).
+func launcherFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{Name: flagWorkers, Aliases: []string{"w"}, Value: runtime.NumCPU(),
+			DefaultText: "number of CPUs", Usage: "number of worker processes `N`"},
+		&cli.IntFlag{Name: flagMinReady, Usage: "report ready (and keep the watchdog fed) with at least `K` ready workers", DefaultText: "all workers"},
+		&cli.StringFlag{Name: flagReady, Value: "alive", Usage: "readiness `MODE`: alive (up for --ready-after) or notify (worker sends READY=1)"},
+		&cli.DurationFlag{Name: flagReadyAfter, Value: time.Second, Usage: "alive mode: a worker is ready once it has stayed up this long"},
+		&cli.DurationFlag{Name: flagStartTimeout, Value: defaultStartTimeout, Usage: "notify mode: a worker that has not sent READY=1 by then failed to boot"},
+		&cli.IntFlag{Name: flagBootRetries, Value: 3, Usage: "consecutive boot failures in a slot before giving up (exit 69, or roll back a reload)"},
+		&cli.StringFlag{Name: flagStopSignal, Value: "TERM", Usage: "`SIGNAL` that asks a worker to finish in-flight requests and exit (INT for the Flask dev server)"},
+		&cli.DurationFlag{Name: flagGracefulTimeout, Value: defaultGracefulTimeout, Usage: "how long stopping workers may take before they are killed"},
+		&cli.DurationFlag{Name: flagBackoffMax, Value: 10 * time.Second, Usage: "cap of the crash-restart backoff (100ms doubling)"},
+		&cli.DurationFlag{Name: flagWorkerWatchdog, Usage: "give each worker WATCHDOG_USEC; kill and replace a worker that stops pinging (0: off)"},
+		&cli.IntFlag{Name: flagReloadSurge, Usage: "extra workers allowed during a reload roll", DefaultText: "--workers"},
+		&cli.DurationFlag{Name: flagMaxLifetime, Usage: "recycle workers after this age, plus up to 10% jitter (0: never)"},
+	}
+}
+
+// runArgs renders the launcher flags the operator set on c as arguments for
+// `sdlaunch run`, in a stable order.
+func runArgs(c *cli.Context) []string {
+	var args []string
+	for _, f := range launcherFlags() {
+		name := f.Names()[0]
+		if !c.IsSet(name) {
+			continue
+		}
+		var v string
+		switch f.(type) {
+		case *cli.IntFlag:
+			v = fmt.Sprint(c.Int(name))
+		case *cli.DurationFlag:
+			v = c.Duration(name).String()
+		default:
+			v = c.String(name)
+		}
+		args = append(args, "--"+name+"="+v)
+	}
+	return args
+}

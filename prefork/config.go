@@ -1,0 +1,115 @@
+package prefork
+
+import (
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/sdlaunch/sdlaunch/activation"
+)
+
+// ReadyMode says when a worker counts as ready.
+type ReadyMode int
+
+const (
+	// ReadyAlive: the worker has stayed up for ReadyAfter.
+	ReadyAlive ReadyMode = iota
+	// ReadyNotify: the worker sent READY=1 on its NOTIFY_SOCKET.
+	ReadyNotify
+)
+
+// ParseReadyMode parses "alive" or "notify".
+func ParseReadyMode(s string) (ReadyMode, error) {
+	switch s {
+	case "alive":
+		return ReadyAlive, nil
+	case "notify":
+		return ReadyNotify, nil
+	}
+	return 0, fmt.Errorf("--ready %q: want alive or notify", s)
+}
+
+func (r ReadyMode) String() string {
+	if r == ReadyNotify {
+		return "notify"
+	}
+	return "alive"
+}
+
+// Config is everything the master needs. cmd builds it from flags and the
+// environment; nothing here reads os.Args or the environment itself.
+type Config struct {
+	Command         []string // the app's argv; Command[0] is resolved through PATH by the shim
+	Workers         int
+	MinReady        int // 0: all workers
+	Ready           ReadyMode
+	ReadyAfter      time.Duration
+	StartTimeout    time.Duration
+	BootRetries     int
+	StopSignal      syscall.Signal
+	GracefulTimeout time.Duration
+	BackoffMax      time.Duration
+	WorkerWatchdog  time.Duration // 0: off
+	ReloadSurge     int           // 0: Workers
+	MaxLifetime     time.Duration // 0: never recycle
+
+	Sockets []*activation.Socket
+	Env     []string // the workers' base environment; launcher-only variables are stripped
+
+	Exe string // binary that runs the exec shim; "/proc/self/exe" when empty
+
+	// Systemd is where READY/STATUS/RELOADING/STOPPING/WATCHDOG go ("" for none).
+	NotifySocket string
+	// Watchdog is systemd's WATCHDOG_USEC for the launcher (0: none).
+	Watchdog time.Duration
+	// Journal sends logs with native journal fields instead of to Stderr.
+	Journal bool
+	// ControlSocket is the abstract unix socket name for reload-wait and
+	// status ("" for none).
+	ControlSocket string
+}
+
+// Validate checks the values that flags alone cannot; errors name the value.
+func (c *Config) Validate() error {
+	switch {
+	case len(c.Command) == 0:
+		return fmt.Errorf("no COMMAND given: usage is sdlaunch run [options] -- COMMAND [ARG...]")
+	case c.Workers < 1:
+		return fmt.Errorf("--workers %d: need at least 1", c.Workers)
+	case c.MinReady < 0 || c.MinReady > c.Workers:
+		return fmt.Errorf("--min-ready %d: must be between 1 and --workers (%d)", c.MinReady, c.Workers)
+	case c.BootRetries < 1:
+		return fmt.Errorf("--boot-retries %d: need at least 1", c.BootRetries)
+	case c.ReadyAfter < 0:
+		return fmt.Errorf("--ready-after %s: must not be negative", c.ReadyAfter)
+	case c.StartTimeout <= 0:
+		return fmt.Errorf("--start-timeout %s: must be positive", c.StartTimeout)
+	case c.GracefulTimeout < 0:
+		return fmt.Errorf("--graceful-timeout %s: must not be negative", c.GracefulTimeout)
+	case c.BackoffMax < initialBackoff:
+		return fmt.Errorf("--backoff-max %s: must be at least %s", c.BackoffMax, initialBackoff)
+	case c.WorkerWatchdog < 0 || (c.WorkerWatchdog > 0 && c.WorkerWatchdog < 100*time.Millisecond):
+		return fmt.Errorf("--worker-watchdog %s: must be 0 (off) or at least 100ms", c.WorkerWatchdog)
+	case c.ReloadSurge < 0:
+		return fmt.Errorf("--reload-surge %d: must not be negative", c.ReloadSurge)
+	case c.MaxLifetime < 0:
+		return fmt.Errorf("--max-lifetime %s: must not be negative", c.MaxLifetime)
+	case len(c.Sockets) == 0:
+		return fmt.Errorf("no socket: systemd passed none (LISTEN_FDS) and no --listen address was given")
+	}
+	return nil
+}
+
+func (c *Config) minReady(workers int) int {
+	if c.MinReady == 0 || c.MinReady > workers {
+		return workers
+	}
+	return c.MinReady
+}
+
+func (c *Config) surge(workers int) int {
+	if c.ReloadSurge == 0 {
+		return workers
+	}
+	return c.ReloadSurge
+}

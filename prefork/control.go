@@ -1,0 +1,161 @@
+package prefork
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The control socket lets `sdlaunch reload-wait` (ExecReload= on systemd
+// 252, which has no Type=notify-reload) start a reload and wait for its
+// verdict, and lets `sdlaunch status` list the workers. It is an abstract
+// unix socket named after the launcher's pid; only root and the launcher's
+// own user may use it.
+
+// ControlSocketName is the control socket of the launcher with pid.
+func ControlSocketName(pid int) string {
+	return fmt.Sprintf("@sdlaunch/%d/control", pid)
+}
+
+// WorkerInfo describes one worker for `sdlaunch status`.
+type WorkerInfo struct {
+	Slot       int       `json:"slot"`
+	Generation int       `json:"generation"`
+	PID        int       `json:"pid"`
+	State      string    `json:"state"`
+	Started    time.Time `json:"started"`
+	Status     string    `json:"status,omitempty"`
+}
+
+// StatusInfo is the launcher's answer to a status request.
+type StatusInfo struct {
+	Status     string       `json:"status"`
+	Generation int          `json:"generation"`
+	Workers    []WorkerInfo `json:"workers"`
+}
+
+type ctlRequest struct {
+	cmd   string
+	reply chan string
+}
+
+func serveControl(l *net.UnixListener, requests chan<- ctlRequest, quit <-chan struct{}) {
+	for {
+		c, err := l.AcceptUnix()
+		if err != nil {
+			return
+		}
+		go handleControl(c, requests, quit)
+	}
+}
+
+func handleControl(c *net.UnixConn, requests chan<- ctlRequest, quit <-chan struct{}) {
+	defer c.Close()
+	if !peerAllowed(c) {
+		fmt.Fprintln(c, "error: permission denied")
+		return
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return
+	}
+	req := ctlRequest{cmd: strings.TrimSpace(line), reply: make(chan string, 1)}
+	select {
+	case requests <- req:
+	case <-quit:
+		fmt.Fprintln(c, "error: launcher is stopping")
+		return
+	}
+	select {
+	case ans := <-req.reply:
+		fmt.Fprintln(c, ans)
+	case <-quit:
+		fmt.Fprintln(c, "error: launcher is stopping")
+	}
+}
+
+func peerAllowed(c *net.UnixConn) bool {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var cred *unix.Ucred
+	_ = rc.Control(func(fd uintptr) {
+		cred, err = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	})
+	return err == nil && cred != nil && (cred.Uid == 0 || int(cred.Uid) == os.Geteuid())
+}
+
+func listenControl(name string) (*net.UnixListener, error) {
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: name, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("control socket %s: %w", name, err)
+	}
+	return l, nil
+}
+
+// control sends one request to the launcher with pid and returns its answer.
+func control(pid int, cmd string, timeout time.Duration) (string, error) {
+	c, err := net.DialTimeout("unix", ControlSocketName(pid), 5*time.Second)
+	if err != nil {
+		return "", fmt.Errorf("no sdlaunch launcher with pid %d answers: %w", pid, err)
+	}
+	defer c.Close()
+	if timeout > 0 {
+		_ = c.SetDeadline(time.Now().Add(timeout))
+	}
+	if _, err := fmt.Fprintln(c, cmd); err != nil {
+		return "", fmt.Errorf("launcher %d: %w", pid, err)
+	}
+	ans, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return "", fmt.Errorf("launcher %d did not answer %q: %w", pid, cmd, err)
+	}
+	return strings.TrimSpace(ans), nil
+}
+
+// ErrReloadFailed is returned by Reload when the new generation could not
+// boot and the launcher rolled back to the old one.
+var ErrReloadFailed = errors.New("reload failed")
+
+// Reload asks the launcher with pid to roll a new generation and waits for
+// the verdict (timeout 0: wait as long as it takes).
+func Reload(pid int, timeout time.Duration) (string, error) {
+	ans, err := control(pid, "reload", timeout)
+	if err != nil {
+		return "", err
+	}
+	if msg, ok := strings.CutPrefix(ans, "ok "); ok {
+		return msg, nil
+	}
+	return "", fmt.Errorf("%w: %s", ErrReloadFailed, strings.TrimPrefix(ans, "error: "))
+}
+
+// Status asks the launcher with pid for its workers.
+func Status(pid int) (*StatusInfo, error) {
+	ans, err := control(pid, "status", 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	var st StatusInfo
+	if err := json.Unmarshal([]byte(ans), &st); err != nil {
+		return nil, fmt.Errorf("launcher %d: bad status answer %q: %w", pid, ans, err)
+	}
+	return &st, nil
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf(`{"error":%q}`, err.Error())
+	}
+	return string(b)
+}
