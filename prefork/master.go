@@ -68,15 +68,15 @@ type Master struct {
 }
 
 type slot struct {
-	idx                    int
-	cur, next              *worker
-	curGen, nextGen        int // nextGen != 0: a successor is wanted
-	curFails, nextFails    int
-	curDelay, nextDelay    time.Duration
-	curStartAt, nextAt     time.Time
-	recycling              bool
-	restarts               int
-	lastExit               string
+	idx                 int
+	cur, next           *worker
+	curGen, nextGen     int // nextGen != 0: a successor is wanted
+	curFails, nextFails int
+	curDelay, nextDelay time.Duration
+	curStartAt, nextAt  time.Time
+	recycling           bool
+	restarts            int
+	lastExit            string
 }
 
 type roll struct {
@@ -599,4 +599,3 @@ func exitText(ws unix.WaitStatus) string {
 	}
 	return fmt.Sprintf("ended (wait status %#x)", uint32(ws))
 }
-
