@@ -3,7 +3,6 @@ package prefork
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -122,9 +121,11 @@ func control(pid int, cmd string, timeout time.Duration) (string, error) {
 	return strings.TrimSpace(ans), nil
 }
 
-// ErrReloadFailed is returned by Reload when the new generation could not
-// boot and the launcher rolled back to the old one.
-var ErrReloadFailed = errors.New("reload failed")
+// ReloadError is returned by Reload when the new generation could not boot
+// and the launcher rolled back to the old one (or was stopping).
+type ReloadError struct{ Msg string }
+
+func (e *ReloadError) Error() string { return e.Msg }
 
 // Reload asks the launcher with pid to roll a new generation and waits for
 // the verdict (timeout 0: wait as long as it takes).
@@ -136,7 +137,7 @@ func Reload(pid int, timeout time.Duration) (string, error) {
 	if msg, ok := strings.CutPrefix(ans, "ok "); ok {
 		return msg, nil
 	}
-	return "", fmt.Errorf("%w: %s", ErrReloadFailed, strings.TrimPrefix(ans, "error: "))
+	return "", &ReloadError{Msg: strings.TrimPrefix(ans, "error: ")}
 }
 
 // Status asks the launcher with pid for its workers.

@@ -49,6 +49,9 @@ func (l *logSink) Logf(prio journal.Priority, format string, a ...any) {
 			return
 		}
 	}
+	if prio >= prioDebug {
+		return // debug goes to the journal only
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	fmt.Fprintf(l.out, "sdlaunch: %s\n", msg)

@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -170,7 +171,10 @@ func (m *Master) Run() error {
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, unix.SIGCHLD, unix.SIGTERM, unix.SIGINT, unix.SIGQUIT,
 		unix.SIGHUP, unix.SIGTTIN, unix.SIGTTOU)
-	defer signal.Stop(sigs)
+	defer func() {
+		signal.Stop(sigs)
+		close(sigs) // no delivery after Stop returns; ends the signals goroutine
+	}()
 	go m.signals(sigs)
 
 	if m.cfg.ControlSocket != "" {
@@ -187,6 +191,7 @@ func (m *Master) Run() error {
 		socks += " " + s.String()
 	}
 	m.log.Logf(prioInfo, "starting %d workers of %q on%s", len(m.slots), m.cfg.Command[0], socks)
+	_ = m.sd.send(fmt.Sprintf("STATUS=starting %d workers", len(m.slots)))
 	now := time.Now()
 	if m.cfg.Watchdog > 0 {
 		m.nextPing = now
@@ -260,11 +265,11 @@ func (m *Master) onSignal(sig os.Signal, now time.Time) {
 	switch sig {
 	case unix.SIGTERM, unix.SIGINT:
 		if m.stopping {
-			m.log.Logf(prioNotice, "second %s: stopping now", sig)
+			m.log.Logf(prioNotice, "second SIG%s: stopping now", signalName(sig.(syscall.Signal)))
 			m.beginStop(now, true)
 			return
 		}
-		m.log.Logf(prioInfo, "%s: stopping workers gracefully (%s, up to %s)", sig, signalName(m.cfg.StopSignal), m.cfg.GracefulTimeout)
+		m.log.Logf(prioInfo, "SIG%s: stopping workers gracefully (SIG%s, up to %s)", signalName(sig.(syscall.Signal)), signalName(m.cfg.StopSignal), m.cfg.GracefulTimeout)
 		m.beginStop(now, false)
 	case unix.SIGQUIT:
 		m.log.Logf(prioNotice, "SIGQUIT: fast stop")

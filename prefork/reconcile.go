@@ -17,6 +17,9 @@ func (m *Master) reconcile(now time.Time) {
 	m.deadlines(now)
 	if !m.stopping {
 		m.startWanted(now)
+		if m.roll == nil && m.reloadQ && m.readySent {
+			m.nextReload(now)
+		}
 		m.advanceRoll(now)
 		m.recycle(now)
 		if !m.readySent && m.readyCount() >= m.cfg.minReady(len(m.slots)) {
@@ -279,10 +282,6 @@ func (m *Master) nextReload(now time.Time) {
 // at most surge at a time, never during a roll.
 func (m *Master) recycle(now time.Time) {
 	if m.cfg.MaxLifetime == 0 || m.roll != nil {
-		return
-	}
-	if m.reloadQ && m.readySent {
-		m.nextReload(now)
 		return
 	}
 	busy := 0

@@ -1,0 +1,49 @@
+# sdlaunch — see README.md
+GO        ?= go
+BIN       := bin
+SDLAUNCH  := $(BIN)/sdlaunch
+PORT      ?= 8000
+WORKERS   ?= 4
+
+.PHONY: all build demo test test-unit integration lint bench deps clean
+
+all: build
+
+build:
+	$(GO) build -o $(SDLAUNCH) ./cmd/sdlaunch
+
+$(BIN)/demo: $(wildcard contrib/examples/go/*.go)
+	$(GO) build -o $@ ./contrib/examples/go
+
+# The quick start: a demo app under `sdlaunch run`, no systemd needed.
+# Ctrl-C stops it gracefully.
+demo: build $(BIN)/demo
+	@echo "demo: try 'curl http://127.0.0.1:$(PORT)/' in another terminal; Ctrl-C stops it"
+	$(SDLAUNCH) run --workers $(WORKERS) --listen 127.0.0.1:$(PORT) -- $(BIN)/demo
+
+# Every test: unit tests, the launcher against real processes and sockets,
+# and the units against a real systemd in a container (needs root).
+test: deps
+	$(GO) test -race -count=1 -timeout 45m ./...
+
+# Fast tests that need no root, no packages and no systemd.
+test-unit:
+	$(GO) test -race -count=1 ./activation/... ./prefork/... ./units/... ./cmd/...
+
+integration: deps
+	$(GO) test -race -count=1 -timeout 45m ./integration/...
+
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) tool staticcheck ./...
+
+bench: deps build
+	$(GO) run ./integration/bench
+
+# Debian packages the tests and benchmarks use (installed when missing, as root).
+deps:
+	@scripts/deps.sh
+
+clean:
+	rm -rf $(BIN)

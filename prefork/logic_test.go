@@ -1,0 +1,150 @@
+package prefork
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/journal"
+	"github.com/sdlaunch/sdlaunch/activation"
+)
+
+func TestSplitPriority(t *testing.T) {
+	cases := []struct {
+		in   string
+		prio journal.Priority
+		text string
+	}{
+		{"<3>boom", journal.PriErr, "boom"},
+		{"<7>", journal.PriDebug, ""},
+		{"<8>not a priority", journal.PriInfo, "<8>not a priority"},
+		{"plain", journal.PriInfo, "plain"},
+		{"<3", journal.PriInfo, "<3"},
+	}
+	for _, c := range cases {
+		p, text := splitPriority([]byte(c.in))
+		if p != c.prio || string(text) != c.text {
+			t.Errorf("splitPriority(%q) = %d, %q; want %d, %q", c.in, p, text, c.prio, c.text)
+		}
+	}
+}
+
+func TestParseNotify(t *testing.T) {
+	m := parseNotify(&workerID{}, []byte("READY=1\nSTATUS=up: a=b\n\nbogus\nEXTEND_TIMEOUT_USEC=5000000"))
+	if m.fields["READY"] != "1" || m.fields["STATUS"] != "up: a=b" || m.fields["EXTEND_TIMEOUT_USEC"] != "5000000" {
+		t.Fatalf("fields = %v", m.fields)
+	}
+	if _, ok := m.fields["bogus"]; ok || len(m.order) != 3 {
+		t.Fatalf("order = %v, fields = %v", m.order, m.fields)
+	}
+	if v, ok := parseUsec("-1"); ok {
+		t.Errorf("parseUsec(-1) = %d, ok", v)
+	}
+}
+
+func TestParseSignal(t *testing.T) {
+	for in, want := range map[string]syscall.Signal{"TERM": syscall.SIGTERM, "sigint": syscall.SIGINT, "SIGQUIT": syscall.SIGQUIT, "9": syscall.SIGKILL, "hup": syscall.SIGHUP} {
+		if got, err := ParseSignal(in); err != nil || got != want {
+			t.Errorf("ParseSignal(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "FOO", "SIG", "0", "99", "-1"} {
+		if got, err := ParseSignal(in); err == nil {
+			t.Errorf("ParseSignal(%q) = %v, want an error", in, got)
+		} else if !strings.Contains(err.Error(), "unknown signal") {
+			t.Errorf("ParseSignal(%q) error %q", in, err)
+		}
+	}
+}
+
+func validConfig() Config {
+	return Config{Command: []string{"true"}, Workers: 2, BootRetries: 3, ReadyAfter: time.Second,
+		StartTimeout: time.Minute, StopSignal: syscall.SIGTERM, GracefulTimeout: time.Second,
+		BackoffMax: time.Second, Sockets: []*activation.Socket{{}}}
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := (&Config{}).Validate(); err == nil {
+		t.Fatal("empty config validated")
+	}
+	ok := validConfig()
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("valid config: %v", err)
+	}
+	bad := map[string]func(*Config){
+		"no COMMAND":        func(c *Config) { c.Command = nil },
+		"--workers 0":       func(c *Config) { c.Workers = 0 },
+		"--min-ready 3":     func(c *Config) { c.MinReady = 3 },
+		"--boot-retries 0":  func(c *Config) { c.BootRetries = 0 },
+		"--start-timeout":   func(c *Config) { c.StartTimeout = 0 },
+		"--backoff-max":     func(c *Config) { c.BackoffMax = time.Millisecond },
+		"--worker-watchdog": func(c *Config) { c.WorkerWatchdog = time.Millisecond },
+		"no socket":         func(c *Config) { c.Sockets = nil },
+	}
+	for want, mutate := range bad {
+		c := validConfig()
+		mutate(&c)
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: Validate() = %v, want an error naming %q", want, err, want)
+		}
+	}
+}
+
+func TestStatusText(t *testing.T) {
+	c := validConfig()
+	c.Workers = 4
+	m := &Master{cfg: c, servGen: 3, restarts: 2, lastEvent: "worker 2 exited with status 1"}
+	for i := 0; i < 4; i++ {
+		s := newSlot(i, 3)
+		s.cur = &worker{id: &workerID{slot: i}, state: wReady}
+		m.slots = append(m.slots, s)
+	}
+	m.slots[1].cur.state = wStarting
+	want := "3/4 ready, generation 3, 2 restarts, last: worker 2 exited with status 1"
+	if got := m.statusText(); got != want {
+		t.Errorf("statusText() = %q, want %q", got, want)
+	}
+	m.rollFailNote = "reload to generation 4 failed: x"
+	if got := m.statusText(); !strings.HasSuffix(got, "; reload to generation 4 failed: x") {
+		t.Errorf("statusText() after a rollback = %q", got)
+	}
+}
+
+// The forwarder must emit whole lines, split over-long ones, flush a last
+// line without a newline, and keep the tail for boot-failure reports.
+func TestForwarderLines(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	sink := newLogSink(false, &out, "app")
+	id := &workerID{slot: 3, prefix: "[w3] "}
+	f := startForwarder(id, r, sink)
+	long := strings.Repeat("x", maxLine+10)
+	w.WriteString("Traceback (most recent call last):\n  File \"app.py\", line 1\n" + long + "\nno newline at end")
+	w.Close()
+	select {
+	case <-f.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("forwarder did not finish after EOF")
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	want := []string{"[w3] Traceback (most recent call last):", "[w3]   File \"app.py\", line 1",
+		"[w3] " + strings.Repeat("x", maxLine), "[w3] xxxxxxxxxx", "[w3] no newline at end"}
+	if len(lines) != len(want) {
+		t.Fatalf("got %d lines, want %d: %q", len(lines), len(want), lines)
+	}
+	for i := range want {
+		if lines[i] != want[i] {
+			t.Errorf("line %d = %.60q, want %.60q", i, lines[i], want[i])
+		}
+	}
+	if tail := f.lastLines(); !strings.HasSuffix(tail, "xxxxxxxxxx | no newline at end") {
+		t.Errorf("lastLines() = %.80q", tail)
+	}
+}

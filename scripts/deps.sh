@@ -1,0 +1,18 @@
+#!/bin/sh
+# Installs the Debian packages the tests and benchmarks use, when missing.
+# Idempotent and quiet when everything is already there.
+set -eu
+pkgs="systemd systemd-container dbus python3-flask python3-systemd gunicorn supervisor nodejs curl"
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "deps: missing Debian packages:$missing (run as root, or: sudo apt-get install$missing)" >&2
+	exit 1
+fi
+echo "deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
