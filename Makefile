@@ -5,7 +5,7 @@ SDLAUNCH  := $(BIN)/sdlaunch
 PORT      ?= 8000
 WORKERS   ?= 4
 
-.PHONY: all build demo test test-unit integration lint bench deps clean
+.PHONY: all build demo test test-unit integration lint bench measure deps clean
 
 all: build
 
@@ -47,3 +47,10 @@ deps:
 
 clean:
 	rm -rf $(BIN)
+
+# Launcher numbers quoted in the issue notes: start -> READY=1, RSS, SIGKILL -> replacement.
+measure: build
+	$(GO) build -o $(BIN)/testapp ./integration/testapp
+	python3 scripts/measure/readytime.py $(SDLAUNCH) 18680 notify 20
+	python3 scripts/measure/readytime.py $(SDLAUNCH) 18680 serve 20
+	TESTAPP=$(BIN)/testapp python3 scripts/measure/killtime.py $(SDLAUNCH) 18681 10
