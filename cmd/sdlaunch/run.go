@@ -34,9 +34,12 @@ TTIN/TTOU one worker more/less.`,
 }
 
 func runAction(c *cli.Context) error {
-	cfg, err := launcherConfig(c)
+	cfg, err := launcherConfig(c, c.Args().Slice())
 	if err != nil {
 		return err
+	}
+	if _, err := exec.LookPath(cfg.Command[0]); err != nil {
+		return usageErrorf("COMMAND %q: %v", cfg.Command[0], errors.Unwrap(err))
 	}
 	if err := activation.CloseOnExecFrom(activation.ListenFDsStart); err != nil {
 		return err
@@ -74,11 +77,12 @@ func runAction(c *cli.Context) error {
 	}
 }
 
-// launcherConfig turns the launcher flags and COMMAND into a config,
-// refusing bad values before any socket is bound.
-func launcherConfig(c *cli.Context) (prefork.Config, error) {
+// launcherConfig turns the launcher flags and command into a config,
+// refusing bad values before any socket is bound. install and generate use
+// it too, so a unit never carries options `run` would refuse.
+func launcherConfig(c *cli.Context, command []string) (prefork.Config, error) {
 	cfg := prefork.Config{
-		Command:         c.Args().Slice(),
+		Command:         command,
 		Workers:         c.Int(flagWorkers),
 		MinReady:        c.Int(flagMinReady),
 		ReadyAfter:      c.Duration(flagReadyAfter),
@@ -99,12 +103,9 @@ func launcherConfig(c *cli.Context) (prefork.Config, error) {
 	}
 	// Sockets are checked after the rest; give Validate a placeholder.
 	probe := cfg
-	probe.Sockets = []*activation.Socket{{}}
+	probe.Sockets = placeholderSockets()
 	if err := probe.Validate(); err != nil {
 		return cfg, usageErrorf("%v", err)
-	}
-	if _, err := exec.LookPath(cfg.Command[0]); err != nil {
-		return cfg, usageErrorf("COMMAND %q: %v", cfg.Command[0], errors.Unwrap(err))
 	}
 	return cfg, nil
 }

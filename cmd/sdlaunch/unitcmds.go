@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/sdlaunch/sdlaunch/units"
+	"github.com/urfave/cli/v2"
+)
+
+// The unit commands: generate/install turn the launcher's flags plus unit
+// flags into units.App; the rest operate an installed app over D-Bus.
+
+const unitsHelp = `Options come before NAME; everything after -- is the app's command line,
+passed through untouched. A relative COMMAND is resolved (PATH, or --chdir)
+to an absolute path now. Launcher options (--workers, --stop-signal, ...) that
+you set are carried into ExecStart=; --listen addresses become the socket
+unit(s): host:port, :port, [::]:port, unix:/path, LABEL=ADDR (one socket unit
+per LABEL, with FileDescriptorName=LABEL).`
+
+func unitCommands() []*cli.Command {
+	userFlag := &cli.BoolFlag{Name: flagUserManager, Usage: "the calling user's service manager (systemctl --user), not the system's"}
+	return []*cli.Command{
+		{
+			Name:        "generate",
+			Usage:       "write NAME.socket and NAME.service for an app (stdout, or --output DIR)",
+			ArgsUsage:   "NAME -- COMMAND [ARG...]",
+			Description: unitsHelp,
+			Flags:       appFlags(false),
+			Action:      generateAction,
+		},
+		{
+			Name:  "install",
+			Usage: "install, enable and start an app as systemd units; wait until it is ready",
+			Description: unitsHelp + `
+
+Writes the units atomically, reloads systemd, enables and starts the sockets and
+the service, and waits for the service to report ready. Units that changed are
+restarted. On failure, prints the unit's last journal lines and exits 1.`,
+			ArgsUsage: "NAME -- COMMAND [ARG...]",
+			Flags:     appFlags(true),
+			Action:    installAction,
+		},
+		{
+			Name:      "uninstall",
+			Usage:     "stop and disable an app's units, remove them and reload systemd",
+			ArgsUsage: "NAME",
+			Flags:     []cli.Flag{userFlag},
+			Action:    uninstallAction,
+		},
+		{
+			Name:      "status",
+			Usage:     "show an app's unit states, main pid, the launcher's STATUS= and its workers",
+			ArgsUsage: "NAME",
+			Flags:     []cli.Flag{userFlag},
+			Action:    statusAction,
+		},
+		{
+			Name:      "logs",
+			Usage:     "show an app's journal, or one worker's lines",
+			ArgsUsage: "NAME",
+			Flags: []cli.Flag{
+				userFlag,
+				&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new lines"},
+				&cli.IntFlag{Name: "lines", Aliases: []string{"n"}, Value: 50, Usage: "show the last `N` lines (0: all)"},
+				&cli.IntFlag{Name: "worker", Value: -1, Usage: "only lines of worker slot `K` (journal field SDLAUNCH_WORKER)", DefaultText: "all"},
+				&cli.StringFlag{Name: "priority", Aliases: []string{"p"}, Usage: "only `PRIORITY` and more important (err, warning, info, 0-7, or a range err..info)"},
+				&cli.StringFlag{Name: "since", Usage: "only lines since `TIME` (journalctl --since syntax)"},
+			},
+			Action: logsAction,
+		},
+		{
+			Name:      "restart",
+			Usage:     "restart an app (its sockets stay open) and wait until it is ready",
+			ArgsUsage: "NAME",
+			Flags:     []cli.Flag{userFlag},
+			Action:    restartAction,
+		},
+		{
+			Name:      "reload",
+			Usage:     "roll a new generation of workers and wait for the verdict",
+			ArgsUsage: "NAME",
+			Flags:     []cli.Flag{userFlag},
+			Action:    reloadAction,
+		},
+	}
+}
+
+// nameArg returns the single NAME argument of the operating commands.
+func nameArg(c *cli.Context) (string, error) {
+	if c.NArg() != 1 {
+		return "", usageErrorf("%s needs exactly one NAME (options come before it), got %d arguments", c.Command.Name, c.NArg())
+	}
+	name := c.Args().First()
+	if err := units.ValidateName(name); err != nil {
+		return "", usageErrorf("%v", err)
+	}
+	return name, nil
+}
+
+// connect opens the manager, mapping "no systemd" to one clear line.
+func connect(ctx context.Context, user bool) (*units.Manager, error) {
+	m, err := units.Connect(ctx, user)
+	if errors.Is(err, units.ErrNoSystemd) {
+		return nil, &exitError{code: exitUnexpected, msg: err.Error()}
+	}
+	if err != nil {
+		return nil, &exitError{code: exitUnexpected, msg: err.Error()}
+	}
+	return m, nil
+}
+
+// opError maps errors of the operating commands to exit statuses, printing
+// the journal tail of a unit that failed to start.
+func opError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if units.IsValidation(err) {
+		return usageErrorf("%v", err)
+	}
+	var se *units.StartError
+	if errors.As(err, &se) && se.Journal != "" {
+		fmt.Fprintf(os.Stderr, "last journal lines of %s:\n%s\n", se.Unit, se.Journal)
+	}
+	return &exitError{code: exitUnexpected, msg: err.Error()}
+}
+
+func opTimeout() time.Duration { return 10 * time.Minute }
+
+func uninstallAction(c *cli.Context) error {
+	name, err := nameArg(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.Context, opTimeout())
+	defer cancel()
+	m, err := connect(ctx, c.Bool(flagUserManager))
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	return opError(m.Uninstall(ctx, name, c.App.Writer))
+}
+
+func statusAction(c *cli.Context) error {
+	name, err := nameArg(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.Context, time.Minute)
+	defer cancel()
+	m, err := connect(ctx, c.Bool(flagUserManager))
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	st, err := m.Status(ctx, name, launcherWorkers{})
+	if err != nil {
+		return opError(err)
+	}
+	return opError(st.Format(c.App.Writer))
+}
+
+func logsAction(c *cli.Context) error {
+	name, err := nameArg(c)
+	if err != nil {
+		return err
+	}
+	opts := units.LogOptions{
+		Name:     name,
+		User:     c.Bool(flagUserManager),
+		Follow:   c.Bool("follow"),
+		Lines:    c.Int("lines"),
+		Worker:   c.Int("worker"),
+		Priority: c.String("priority"),
+		Since:    c.String("since"),
+	}
+	if _, err := units.JournalArgs(opts); err != nil {
+		return usageErrorf("%v", err)
+	}
+	return opError(units.Logs(c.Context, opts, c.App.Writer, c.App.ErrWriter))
+}
+
+func restartAction(c *cli.Context) error {
+	name, err := nameArg(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.Context, opTimeout())
+	defer cancel()
+	m, err := connect(ctx, c.Bool(flagUserManager))
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if err := m.Restart(ctx, name); err != nil {
+		return opError(err)
+	}
+	fmt.Fprintf(c.App.Writer, "%s.service restarted and ready\n", name)
+	return nil
+}
+
+func reloadAction(c *cli.Context) error {
+	name, err := nameArg(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.Context, opTimeout())
+	defer cancel()
+	m, err := connect(ctx, c.Bool(flagUserManager))
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if err := m.Reload(ctx, name); err != nil {
+		return opError(err)
+	}
+	fmt.Fprintf(c.App.Writer, "%s.service reloaded\n", name)
+	return nil
+}

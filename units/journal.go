@@ -1,0 +1,127 @@
+package units
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Reading the journal execs journalctl: go-systemd's sdjournal needs cgo and
+// libsystemd headers. Actions never shell out; they go over D-Bus.
+
+// LogOptions select what `sdlaunch logs` shows.
+type LogOptions struct {
+	Name     string // app name
+	User     bool   // the user manager's journal
+	Follow   bool
+	Lines    int    // 0: journalctl's default (all, or 10 with Follow)
+	Worker   int    // -1: all lines; else only this worker slot's lines
+	Priority string // journalctl -p value
+	Since    string // journalctl --since value
+}
+
+var priorityRe = regexp.MustCompile(`^(emerg|alert|crit|err|warning|notice|info|debug|[0-7])(\.\.(emerg|alert|crit|err|warning|notice|info|debug|[0-7]))?$`)
+
+// JournalArgs returns the journalctl arguments for opts.
+func JournalArgs(opts LogOptions) ([]string, error) {
+	if err := ValidateName(opts.Name); err != nil {
+		return nil, err
+	}
+	args := []string{"--no-pager"}
+	if opts.User {
+		args = append(args, "--user")
+	}
+	if opts.Follow {
+		args = append(args, "--follow")
+	}
+	if opts.Lines < 0 {
+		return nil, invalidf("-n %d: want a number of lines >= 0", opts.Lines)
+	}
+	if opts.Lines > 0 {
+		args = append(args, "--lines="+strconv.Itoa(opts.Lines))
+	}
+	if opts.Priority != "" {
+		if !priorityRe.MatchString(opts.Priority) {
+			return nil, invalidf("-p %q: want a priority (emerg..debug or 0-7) or a range such as err..info", opts.Priority)
+		}
+		args = append(args, "--priority="+opts.Priority)
+	}
+	if opts.Since != "" {
+		if err := checkText(opts.Since); err != nil {
+			return nil, invalidf("--since %q %v", opts.Since, err)
+		}
+		args = append(args, "--since="+opts.Since)
+	}
+	service := opts.Name + ".service"
+	switch {
+	case opts.Worker < -1:
+		return nil, invalidf("--worker %d: want a worker slot >= 0", opts.Worker)
+	case opts.Worker >= 0:
+		// Two field matches are ANDed. (-u would add OR-ed matches for
+		// coredumps and unit messages that the field match cannot join.)
+		field := "_SYSTEMD_UNIT="
+		if opts.User {
+			field = "_SYSTEMD_USER_UNIT="
+		}
+		args = append(args, field+service, "SDLAUNCH_WORKER="+strconv.Itoa(opts.Worker))
+	case opts.User:
+		args = append(args, "--user-unit="+service)
+	default:
+		args = append(args, "--unit="+service)
+	}
+	return args, nil
+}
+
+// Logs runs journalctl for opts with its output going to stdout/stderr.
+func Logs(ctx context.Context, opts LogOptions, stdout, stderr io.Writer) error {
+	args, err := JournalArgs(opts)
+	if err != nil {
+		return err
+	}
+	path, err := exec.LookPath("journalctl")
+	if err != nil {
+		return fmt.Errorf("journalctl not found: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("journalctl %s: %w", strings.Join(args, " "), err)
+	}
+	return nil
+}
+
+// JournalTail returns the unit's journal lines since a moment (the start of
+// a failed job), at most n of them. journald receives service output
+// asynchronously, so an empty answer is retried for up to a second.
+func JournalTail(ctx context.Context, unit string, user bool, since time.Time, n int) string {
+	args := []string{"--no-pager", "--output=short-precise", "--lines=" + strconv.Itoa(n),
+		"--since=@" + strconv.FormatInt(since.Unix(), 10)}
+	if user {
+		args = append(args, "--user", "--user-unit="+unit)
+	} else {
+		args = append(args, "--unit="+unit)
+	}
+	deadline := time.Now().Add(time.Second)
+	for {
+		out, err := exec.CommandContext(ctx, "journalctl", args...).CombinedOutput()
+		text := string(bytes.TrimSpace(out))
+		if err != nil {
+			return fmt.Sprintf("(journalctl %s: %v) %s", strings.Join(args, " "), err, text)
+		}
+		if strings.Count(text, "\n") > 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			// one line is usually journalctl's "-- No entries --"
+			return text
+		}
+		select {
+		case <-ctx.Done():
+			return text
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

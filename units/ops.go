@@ -1,0 +1,91 @@
+package units
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// ErrNotInstalled means NAME.service is not known to the manager.
+var ErrNotInstalled = errors.New("not installed")
+
+// installedUnits returns the app's socket units and service, from the
+// installed service file, or ErrNotInstalled.
+func (m *Manager) installedUnits(ctx context.Context, name string) (sockets []string, service string, err error) {
+	if err := ValidateName(name); err != nil {
+		return nil, "", err
+	}
+	service = name + ".service"
+	sockets, err = installedSockets(m.unitDir, name)
+	if err != nil {
+		return nil, "", err
+	}
+	if sockets == nil {
+		st, err := m.state(ctx, service)
+		if err != nil {
+			return nil, "", err
+		}
+		if st.Load != "loaded" {
+			return nil, "", fmt.Errorf("%s: %w (no %s)", name, ErrNotInstalled, filepath.Join(m.unitDir, service))
+		}
+	}
+	return sockets, service, nil
+}
+
+// Uninstall stops and disables the app's units, removes their files and
+// reloads systemd.
+func (m *Manager) Uninstall(ctx context.Context, name string, log io.Writer) error {
+	sockets, service, err := m.installedUnits(ctx, name)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(m.unitDir, service)); err != nil {
+		return fmt.Errorf("%s: %w by sdlaunch (no %s)", name, ErrNotInstalled, filepath.Join(m.unitDir, service))
+	}
+	// The service first, so it drains while the sockets still queue
+	// connections; then the sockets.
+	for _, u := range append([]string{service}, sockets...) {
+		if err := m.removeUnit(ctx, u); err != nil {
+			return err
+		}
+		fmt.Fprintf(log, "stopped, disabled and removed %s\n", u)
+	}
+	if err := m.daemonReload(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Restart restarts the service (the sockets stay open, so clients queue
+// instead of being refused) and waits for it to be ready again.
+func (m *Manager) Restart(ctx context.Context, name string) error {
+	_, service, err := m.installedUnits(ctx, name)
+	if err != nil {
+		return err
+	}
+	return m.waitActive(ctx, "restart", m.restart, service, time.Now())
+}
+
+// Reload asks the service to roll a new generation of workers and waits for
+// the verdict (ExecReload=sdlaunch reload-wait on 252, Type=notify-reload on
+// later systemd).
+func (m *Manager) Reload(ctx context.Context, name string) error {
+	_, service, err := m.installedUnits(ctx, name)
+	if err != nil {
+		return err
+	}
+	since := time.Now()
+	st, err := m.state(ctx, service)
+	if err != nil {
+		return err
+	}
+	if st.Active != "active" {
+		return &StartError{Unit: service, Op: "reload", Err: fmt.Errorf("unit is %s (%s), not active", st.Active, st.Sub),
+			Journal: JournalTail(ctx, service, m.user, since.Add(-time.Minute), 20)}
+	}
+	return m.waitActive(ctx, "reload", m.reload, service, since)
+}
