@@ -54,3 +54,4 @@ measure: build
 	python3 scripts/measure/readytime.py $(SDLAUNCH) 18680 notify 20
 	python3 scripts/measure/readytime.py $(SDLAUNCH) 18680 serve 20
 	TESTAPP=$(BIN)/testapp python3 scripts/measure/killtime.py $(SDLAUNCH) 18681 10
+	TESTAPP=$(BIN)/testapp python3 scripts/measure/watchdog.py $(SDLAUNCH) 18682 10
