@@ -30,25 +30,27 @@ func ChildEnv(socks []*Socket) []string {
 	}
 }
 
-// launcherOnlyEnv are variables meant for the launcher alone; a child must
-// never see them (systemd's sockets, notify socket and watchdog are ours).
-var launcherOnlyEnv = [...]string{
-	"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES",
-	"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
-	"JOURNAL_STREAM",
+// launcherOnly reports whether the variable is meant for the launcher alone;
+// a child must never see it (systemd's sockets, notify socket, watchdog and
+// journal stream are the launcher's).
+func launcherOnly(name string) bool {
+	switch name {
+	case "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES",
+		"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
+		"JOURNAL_STREAM":
+		return true
+	}
+	return false
 }
 
 // StripLauncherEnv returns env without the variables meant for the launcher.
 func StripLauncherEnv(env []string) []string {
 	out := make([]string, 0, len(env))
-outer:
 	for _, kv := range env {
-		for _, k := range launcherOnlyEnv {
-			if strings.HasPrefix(kv, k+"=") {
-				continue outer
-			}
+		name, _, _ := strings.Cut(kv, "=")
+		if !launcherOnly(name) {
+			out = append(out, kv)
 		}
-		out = append(out, kv)
 	}
 	return out
 }
