@@ -392,6 +392,15 @@ func (m *Master) bootFailed(s *slot, w *worker, isNext bool, how string, now tim
 		}
 	case isNext && m.roll != nil:
 		m.rollback(reason, now)
+	case m.readySent && m.readyCount() > 0:
+		// The service is up and other workers serve: halting would turn one
+		// slot's trouble (a crash replacement that meets broken code left by
+		// a rolled-back deploy, a database that is down right now) into an
+		// outage. Keep the slot degraded, retried at the backoff cap, and
+		// say so; exit 69 once no worker serves at all.
+		m.log.Logf(prioErr, "worker %d cannot boot: %s; %s keep serving, retrying every %s", s.idx, reason, m.countText(), m.cfg.BackoffMax)
+		m.lastEvent = fmt.Sprintf("worker %d cannot boot (%s)", s.idx, how)
+		*at = now.Add(m.cfg.BackoffMax)
 	default:
 		m.log.Logf(prioErr, "workers could not boot: %s; stopping (exit status 69)", reason)
 		m.exitErr = &BootError{Msg: "workers could not boot: " + reason}
@@ -526,7 +535,11 @@ func (m *Master) scale(n int, now time.Time) {
 		return
 	}
 	if n > len(m.slots) {
-		m.slots = append(m.slots, newSlot(n-1, m.servGen))
+		gen := m.servGen
+		if m.roll != nil {
+			gen = m.roll.gen // a slot added during a roll starts on the new code
+		}
+		m.slots = append(m.slots, newSlot(n-1, gen))
 		m.log.Logf(prioInfo, "scaling up to %d workers", n)
 		return
 	}
