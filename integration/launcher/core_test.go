@@ -1,0 +1,671 @@
+package launcher
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func base(port int) string { return fmt.Sprintf("http://127.0.0.1:%d", port) }
+
+func listenArg(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
+
+// collectEnv GETs /env until every pid in pids has answered.
+func collectEnv(t *testing.T, c *http.Client, url string, pids map[int]bool, timeout time.Duration) map[int]envReport {
+	t.Helper()
+	got := map[int]envReport{}
+	waitUntil(t, timeout, fmt.Sprintf("all of %v answered /env", keys(pids)), func() bool {
+		var r envReport
+		if err := getJSON(c, url+"/env", &r); err == nil && pids[r.PID] {
+			got[r.PID] = r
+		}
+		return len(got) == len(pids)
+	})
+	return got
+}
+
+// The exec shim hands every worker its sockets with LISTEN_PID equal to the
+// worker's own pid (the testapp, a go-systemd activation.Listeners() app,
+// refuses to start otherwise), and the worker environment is exactly the
+// contract: slots, generation, Werkzeug's variables, and none of the
+// launcher's own NOTIFY_SOCKET/WATCHDOG_*.
+func TestShimListenPIDAndWorkerEnv(t *testing.T) {
+	port := freePort(t)
+	l := start(t, spec{
+		Args:   []string{"-w", "2", "--ready-after", "200ms", "-l", listenArg(port)},
+		Notify: true,
+		Env:    []string{"WATCHDOG_USEC=60000000"},
+	})
+	c := client(10 * time.Second)
+	waitServing(t, c, base(port)+"/pid", 20*time.Second)
+	pids := distinctPids(t, c, base(port)+"/pid", 2, 15*time.Second)
+	reports := collectEnv(t, c, base(port), pids, 15*time.Second)
+
+	slots := map[string]bool{}
+	for pid, r := range reports {
+		e := r.Env
+		if e["LISTEN_PID"] != strconv.Itoa(pid) {
+			t.Errorf("worker %d: LISTEN_PID=%q, want its own pid", pid, e["LISTEN_PID"])
+		}
+		if e["LISTEN_FDS"] != "1" {
+			t.Errorf("worker %d: LISTEN_FDS=%q, want 1", pid, e["LISTEN_FDS"])
+		}
+		if _, ok := e["LISTEN_FDNAMES"]; !ok {
+			t.Errorf("worker %d: no LISTEN_FDNAMES", pid)
+		}
+		if e["SDLAUNCH_GENERATION"] != "1" {
+			t.Errorf("worker %d: SDLAUNCH_GENERATION=%q, want 1", pid, e["SDLAUNCH_GENERATION"])
+		}
+		slots[e["SDLAUNCH_WORKER"]] = true
+		if e["WERKZEUG_RUN_MAIN"] != "true" || e["WERKZEUG_SERVER_FD"] != "3" {
+			t.Errorf("worker %d: WERKZEUG_RUN_MAIN=%q WERKZEUG_SERVER_FD=%q, want true and 3", pid, e["WERKZEUG_RUN_MAIN"], e["WERKZEUG_SERVER_FD"])
+		}
+		if ns, ok := e["NOTIFY_SOCKET"]; ok && ns == l.notify.path {
+			t.Errorf("worker %d inherited the launcher's NOTIFY_SOCKET %q", pid, ns)
+		}
+		if v, ok := e["WATCHDOG_USEC"]; ok {
+			t.Errorf("worker %d sees WATCHDOG_USEC=%q without --worker-watchdog (the launcher's is 60000000)", pid, v)
+		}
+		if v, ok := e["WATCHDOG_PID"]; ok {
+			t.Errorf("worker %d sees WATCHDOG_PID=%q without --worker-watchdog", pid, v)
+		}
+		if r.PPID != l.pid {
+			t.Errorf("worker %d: parent is %d, want the launcher %d", pid, r.PPID, l.pid)
+		}
+		if r.PGID != pid {
+			t.Errorf("worker %d: process group %d, want its own (%d)", pid, r.PGID, pid)
+		}
+	}
+	if !slots["0"] || !slots["1"] || len(slots) != 2 {
+		t.Errorf("SDLAUNCH_WORKER values %v, want 0 and 1", slots)
+	}
+}
+
+// N workers answer requests, each a child of the launcher in its own
+// process group.
+func TestFourWorkersServe(t *testing.T) {
+	port := freePort(t)
+	l := start(t, spec{Args: []string{"-w", "4", "--ready-after", "200ms", "-l", listenArg(port)}})
+	c := client(10 * time.Second)
+	waitServing(t, c, base(port)+"/pid", 20*time.Second)
+	pids := distinctPids(t, c, base(port)+"/pid", 4, 20*time.Second)
+	children := l.waitWorkers(4, 10*time.Second)
+	for _, p := range children {
+		if !pids[p] {
+			t.Errorf("worker child %d never answered; answering pids %v", p, keys(pids))
+		}
+		st, err := readStat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.pgid != p {
+			t.Errorf("worker %d is in process group %d, want its own", p, st.pgid)
+		}
+	}
+	if len(pids) != 4 {
+		t.Errorf("%d distinct pids answered, want 4: %v", len(pids), keys(pids))
+	}
+}
+
+// A SIGKILLed worker is replaced; the other workers are not disturbed and
+// keep serving meanwhile.
+func TestKilledWorkerIsReplaced(t *testing.T) {
+	port := freePort(t)
+	l := start(t, spec{Args: []string{"-w", "4", "--ready-after", "200ms", "-l", listenArg(port)}})
+	c := client(10 * time.Second)
+	waitServing(t, c, base(port)+"/pid", 20*time.Second)
+	distinctPids(t, c, base(port)+"/pid", 4, 20*time.Second)
+	before := l.waitWorkers(4, 10*time.Second)
+	victim := before[1]
+	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// The others keep serving, right away (the socket is shared: nothing queued is lost).
+	for i := 0; i < 30; i++ {
+		body := mustGet(t, c, base(port)+"/pid")
+		if pidOf(body) == victim {
+			t.Fatalf("request %d answered by the killed worker %d", i, victim)
+		}
+	}
+	var after []int
+	waitUntil(t, 15*time.Second, "the killed worker is replaced", func() bool {
+		after = l.workerPids()
+		return len(after) == 4 && !contains(after, victim)
+	})
+	for _, p := range before {
+		if p != victim && !contains(after, p) {
+			t.Errorf("worker %d was disturbed by the death of %d: workers before %v, after %v", p, victim, before, after)
+		}
+	}
+	var fresh int
+	for _, p := range after {
+		if !contains(before, p) {
+			fresh = p
+		}
+	}
+	// The replacement accepts.
+	waitUntil(t, 15*time.Second, fmt.Sprintf("replacement %d answers", fresh), func() bool {
+		_, body, err := get(c, base(port)+"/pid")
+		return err == nil && pidOf(body) == fresh
+	})
+	if !l.running() {
+		t.Fatal("launcher exited")
+	}
+}
+
+func contains(s []int, v int) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// A worker that never boots ends the launcher with 69 in bounded time, with
+// one line naming the last exit status and the tail of the worker's output;
+// it does not respawn forever (seed 002).
+func TestBootFailureExits69(t *testing.T) {
+	port := freePort(t)
+	begin := time.Now()
+	l := start(t, spec{
+		Args: []string{"-w", "2", "--boot-retries", "3", "--ready-after", "500ms", "-l", listenArg(port)},
+		Env:  []string{"TESTAPP_MODE=exit-at-boot"},
+	})
+	if code := l.waitExit(30 * time.Second); code != 69 {
+		t.Fatalf("exit status %d, want 69", code)
+	}
+	elapsed := time.Since(begin)
+	if elapsed > 15*time.Second {
+		t.Errorf("took %s to give up, want a bounded time (3 retries with 100ms backoff)", elapsed)
+	}
+	<-l.outEOF
+	lines := l.stderr.snapshot()
+	statusRe := regexp.MustCompile(`(?i)(exit(ed)?|status|code)\D{0,20}\b3\b`)
+	found := false
+	attempts := 0
+	for _, ln := range lines {
+		if strings.Contains(ln, "testapp: w=") && strings.HasSuffix(ln, " starting") {
+			attempts++
+		}
+		if strings.HasPrefix(ln, "sdlaunch: ") && strings.Contains(ln, "cannot load configuration") && statusRe.MatchString(ln) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no single `sdlaunch: ` line names the exit status 3 and the output tail (\"cannot load configuration\")")
+	}
+	if attempts < 3 || attempts > 2*3 {
+		t.Errorf("%d boot attempts, want between 3 (--boot-retries) and 6 (--boot-retries per slot)", attempts)
+	}
+	assertNoLeftovers(t, l.id, 5*time.Second)
+	waitUntil(t, 5*time.Second, "the port is free", func() bool { return portFree(port) })
+}
+
+// A worker that crashes after it became ready is replaced (with backoff) and
+// never counts as a boot failure, even with --boot-retries 1.
+func TestCrashAfterReadyIsRestartedNotBootFailure(t *testing.T) {
+	port := freePort(t)
+	l := start(t, spec{
+		Args: []string{"-w", "1", "--boot-retries", "1", "--ready-after", "200ms", "--backoff-max", "400ms", "-l", listenArg(port)},
+		Env:  []string{"TESTAPP_MODE=crash-after=700ms"},
+	})
+	seen := map[int]bool{}
+	waitUntil(t, 25*time.Second, "4 successive workers", func() bool {
+		if !l.running() {
+			t.Fatalf("launcher exited with %d after %d workers", l.state.ExitCode(), len(seen))
+		}
+		for _, p := range l.workerPids() {
+			seen[p] = true
+		}
+		return len(seen) >= 4
+	})
+	if !l.running() {
+		t.Fatalf("launcher exited")
+	}
+	l.signal(syscall.SIGTERM)
+	if code := l.waitExit(15 * time.Second); code != 0 {
+		t.Errorf("exit status %d after SIGTERM, want 0", code)
+	}
+}
+
+// SIGTERM: in-flight requests complete, the launcher exits 0 soon after,
+// and nothing is left behind (processes, the port).
+func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
+	port := freePort(t)
+	l := start(t, spec{
+		Args:   []string{"-w", "2", "--ready-after", "200ms", "--graceful-timeout", "20s", "-l", listenArg(port)},
+		Notify: true,
+	})
+	c := client(30 * time.Second)
+	l.notify.waitField(t, 0, "READY=1", 20*time.Second)
+	l.waitTestappsServing(0, 2, 10*time.Second)
+
+	type result struct {
+		code int
+		body string
+		err  error
+		at   time.Time
+	}
+	res := make(chan result, 1)
+	go func() {
+		code, body, err := get(c, base(port)+"/slow?ms=1500&id=drain1")
+		res <- result{code, body, err, time.Now()}
+	}()
+	l.waitStderr(0, `slow begin id=drain1\b`, 10*time.Second)
+	l.signal(syscall.SIGTERM)
+
+	r := <-res
+	if r.err != nil || r.code != http.StatusOK || !strings.Contains(r.body, "slow done id=drain1") {
+		t.Fatalf("in-flight request: status %d body %q err %v, want 200 slow done", r.code, r.body, r.err)
+	}
+	code := l.waitExit(20 * time.Second)
+	if code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+	if d := time.Since(r.at); d > 5*time.Second {
+		t.Errorf("launcher exited %s after the last request finished; it should not wait out --graceful-timeout", d)
+	}
+	stopped := 0
+	for _, ln := range l.stderr.snapshot() {
+		if strings.Contains(ln, "got signal SIGTERM") {
+			stopped++
+		}
+	}
+	if stopped != 2 {
+		t.Errorf("%d workers got SIGTERM, want 2 (the default --stop-signal)", stopped)
+	}
+	l.notify.waitField(t, 0, "STOPPING=1", 5*time.Second)
+	assertNoLeftovers(t, l.id, 5*time.Second)
+	waitUntil(t, 5*time.Second, "the port is free", func() bool { return portFree(port) })
+}
+
+// --stop-signal INT reaches the workers as SIGINT (the Flask dev server's
+// stop signal).
+func TestStopSignalINT(t *testing.T) {
+	port := freePort(t)
+	l := start(t, spec{Args: []string{"-w", "2", "--ready-after", "200ms", "--stop-signal", "INT", "--graceful-timeout", "10s", "-l", listenArg(port)}})
+	l.waitTestappsServing(0, 2, 20*time.Second)
+	l.signal(syscall.SIGTERM)
+	if code := l.waitExit(15 * time.Second); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+	<-l.outEOF
+	n := 0
+	for _, ln := range l.stderr.snapshot() {
+		if strings.Contains(ln, "got signal SIGINT") {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d workers got SIGINT, want 2", n)
+	}
+}
+
+// A launcher started with SIGINT and SIGQUIT ignored (a background job of a
+// non-interactive shell, e.g. `sdlaunch run ... &` in a script) still gives
+// its workers default dispositions: a worker relying on the default action
+// of its stop signal (like Werkzeug's KeyboardInterrupt) stops on it.
+// (Today the launcher catches INT/QUIT/TERM itself, so execve resets them;
+// this guards the contract against a launcher that stops doing so.)
+func TestWorkersGetDefaultSignalDispositions(t *testing.T) {
+	port := freePort(t)
+	l := start(t, spec{
+		Wrap:    []string{"/bin/sh", "-c", `trap "" INT QUIT; exec "$@"`, "sh"},
+		Args:    []string{"-w", "2", "--ready-after", "200ms", "--stop-signal", "INT", "--graceful-timeout", "20s", "-l", listenArg(port)},
+		Command: []string{"/bin/sleep", "1000"},
+	})
+	workers := l.waitWorkers(2, 10*time.Second)
+	for _, w := range workers {
+		waitUntil(t, 5*time.Second, fmt.Sprintf("worker %d runs sleep", w), func() bool {
+			cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", w))
+			return strings.HasPrefix(string(cmd), "/bin/sleep\x00")
+		})
+		ign, err := sigIgnored(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM} {
+			if ign&(1<<(sig-1)) != 0 {
+				t.Errorf("worker %d ignores %v (SigIgn %#x)", w, sig, ign)
+			}
+		}
+	}
+	begin := time.Now()
+	l.signal(syscall.SIGTERM)
+	if code := l.waitExit(25 * time.Second); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+	if d := time.Since(begin); d > 5*time.Second {
+		t.Errorf("stop took %s: the workers did not die of SIGINT and waited for --graceful-timeout", d)
+	}
+}
+
+// sigIgnored returns the SigIgn mask of /proc/PID/status.
+func sigIgnored(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read status: %w", err)
+	}
+	for _, ln := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(ln, "SigIgn:"); ok {
+			return strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		}
+	}
+	return 0, errors.New("no SigIgn in status")
+}
+
+// SIGQUIT is a fast stop: the workers are killed at once (an in-flight
+// request is cut), the launcher exits 0 promptly and leaves nothing behind.
+func TestSIGQUITFastStop(t *testing.T) {
+	port := freePort(t)
+	l := start(t, spec{Args: []string{"-w", "2", "--ready-after", "200ms", "--graceful-timeout", "30s", "-l", listenArg(port)}})
+	l.waitTestappsServing(0, 2, 20*time.Second)
+	c := client(30 * time.Second)
+	res := make(chan error, 1)
+	go func() {
+		_, _, err := get(c, base(port)+"/slow?ms=20000&id=quit1")
+		res <- err
+	}()
+	l.waitStderr(0, `slow begin id=quit1\b`, 10*time.Second)
+	begin := time.Now()
+	l.signal(syscall.SIGQUIT)
+	if code := l.waitExit(10 * time.Second); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+	if d := time.Since(begin); d > 3*time.Second {
+		t.Errorf("fast stop took %s", d)
+	}
+	if err := <-res; err == nil {
+		t.Errorf("the 20s request completed: SIGQUIT waited for it")
+	}
+	assertNoLeftovers(t, l.id, 5*time.Second)
+	waitUntil(t, 5*time.Second, "the port is free", func() bool { return portFree(port) })
+}
+
+// Workers that ignore the stop signal are SIGKILLed after --graceful-timeout;
+// the launcher still exits 0 and leaves nothing behind.
+func TestGracefulTimeoutEscalatesToSIGKILL(t *testing.T) {
+	port := freePort(t)
+	l := start(t, spec{
+		Args: []string{"-w", "2", "--ready-after", "200ms", "--graceful-timeout", "1s", "-l", listenArg(port)},
+		Env:  []string{"TESTAPP_MODE=ignore-term"},
+	})
+	l.waitTestappsServing(0, 2, 20*time.Second)
+	begin := time.Now()
+	l.signal(syscall.SIGTERM)
+	code := l.waitExit(15 * time.Second)
+	elapsed := time.Since(begin)
+	if code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+	if elapsed < 900*time.Millisecond {
+		t.Errorf("exited after %s: did not give the workers --graceful-timeout 1s", elapsed)
+	}
+	if elapsed > 6*time.Second {
+		t.Errorf("exited after %s, want about --graceful-timeout 1s", elapsed)
+	}
+	assertNoLeftovers(t, l.id, 5*time.Second)
+	waitUntil(t, 5*time.Second, "the port is free", func() bool { return portFree(port) })
+}
+
+// A grandchild in a worker's process group that ignores SIGTERM (seed 000's
+// orphan that kept the port) does not outlive a stop.
+func TestStopKillsGrandchildren(t *testing.T) {
+	port := freePort(t)
+	l := start(t, spec{
+		Args: []string{"-w", "2", "--ready-after", "200ms", "--graceful-timeout", "2s", "-l", listenArg(port)},
+		Env:  []string{"TESTAPP_MODE=grandchild"},
+	})
+	c := client(10 * time.Second)
+	waitServing(t, c, base(port)+"/pid", 20*time.Second)
+	// Logged by each grandchild once it ignores SIGTERM and SIGINT.
+	i, _ := l.waitStderr(0, `grandchild pid=\d+ waiting forever`, 10*time.Second)
+	l.waitStderr(i+1, `grandchild pid=\d+ waiting forever`, 10*time.Second)
+	l.signal(syscall.SIGTERM)
+	if code := l.waitExit(15 * time.Second); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+	assertNoLeftovers(t, l.id, 5*time.Second)
+	waitUntil(t, 5*time.Second, "the port is free", func() bool { return portFree(port) })
+}
+
+// SIGKILL of the launcher takes the workers down too (Pdeathsig) and frees
+// the port.
+func TestLauncherSIGKILLKillsWorkers(t *testing.T) {
+	port := freePort(t)
+	l := start(t, spec{Args: []string{"-w", "2", "--ready-after", "200ms", "-l", listenArg(port)}})
+	c := client(10 * time.Second)
+	waitServing(t, c, base(port)+"/pid", 20*time.Second)
+	workers := l.waitWorkers(2, 10*time.Second)
+	l.signal(syscall.SIGKILL)
+	l.waitExit(5 * time.Second)
+	if !pollUntil(5*time.Second, func() bool { return !alive(workers[0]) && !alive(workers[1]) }) {
+		t.Errorf("workers %v survived the launcher's SIGKILL", workers)
+	}
+	assertNoLeftovers(t, l.id, 5*time.Second)
+	waitUntil(t, 5*time.Second, "the port is free", func() bool { return portFree(port) })
+}
+
+// Workers inherit fds 0, 1, 2 and the sockets as 3, 4, ... and nothing else
+// of the launcher — not its pipes, notify sockets or control socket, not a
+// stray descriptor the launcher itself inherited (here a pipe as fd 3, as a
+// CI agent or a shell may leave), and not in a worker started later as a
+// replacement either.
+func TestNoFDLeaksIntoWorkers(t *testing.T) {
+	port := freePort(t)
+	sock := t.TempDir() + "/admin.sock"
+	strayR, strayW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer strayR.Close()
+	defer strayW.Close()
+	l := start(t, spec{
+		Args: []string{"-w", "4", "--ready-after", "200ms",
+			"-l", "web=" + listenArg(port), "-l", "admin=unix:" + sock},
+		ExtraFiles: []*os.File{strayW},
+	})
+	c := client(10 * time.Second)
+	waitServing(t, c, base(port)+"/pid", 20*time.Second)
+	uc := unixClient(sock, 10*time.Second)
+	mustGet(t, uc, "http://unix/pid")
+	workers := l.waitWorkers(4, 10*time.Second)
+
+	check := func(r fdsReport) {
+		t.Helper()
+		inh := r.inherited()
+		var fds []int
+		for _, f := range inh {
+			fds = append(fds, f.FD)
+		}
+		if fmt.Sprint(fds) != "[0 1 2 3 4]" {
+			var b strings.Builder
+			for _, f := range inh {
+				fmt.Fprintf(&b, "  %d -> %s %s\n", f.FD, f.Target, f.SockName)
+			}
+			t.Errorf("worker %d inherited fds %v, want [0 1 2 3 4]:\n%s", r.PID, fds, b.String())
+			return
+		}
+		if f := inh[3]; !f.Listen || f.SockType != "stream" || f.SockName != listenArg(port) {
+			t.Errorf("worker %d fd 3: %+v, want the listening socket %s", r.PID, f, listenArg(port))
+		}
+		if f := inh[4]; !f.Listen || f.SockType != "stream" || f.SockName != "unix:"+sock {
+			t.Errorf("worker %d fd 4: %+v, want the listening socket unix:%s", r.PID, f, sock)
+		}
+	}
+	fdsOf := func(pids []int) {
+		t.Helper()
+		want := map[int]bool{}
+		for _, p := range pids {
+			want[p] = true
+		}
+		got := map[int]fdsReport{}
+		waitUntil(t, 20*time.Second, fmt.Sprintf("workers %v answered /fds", pids), func() bool {
+			var r fdsReport
+			if err := getJSON(c, base(port)+"/fds", &r); err == nil && want[r.PID] {
+				got[r.PID] = r
+			}
+			return len(got) == len(want)
+		})
+		for _, r := range got {
+			check(r)
+		}
+	}
+	fdsOf(workers)
+
+	var env envReport
+	if err := getJSON(c, base(port)+"/env", &env); err != nil {
+		t.Fatal(err)
+	}
+	if env.Env["LISTEN_FDS"] != "2" || env.Env["LISTEN_FDNAMES"] != "web:admin" {
+		t.Errorf("LISTEN_FDS=%q LISTEN_FDNAMES=%q, want 2 and web:admin", env.Env["LISTEN_FDS"], env.Env["LISTEN_FDNAMES"])
+	}
+
+	// A replacement started after the others must not inherit their pipes.
+	if err := syscall.Kill(workers[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	var after []int
+	waitUntil(t, 15*time.Second, "the killed worker is replaced", func() bool {
+		after = l.workerPids()
+		return len(after) == 4 && !contains(after, workers[0])
+	})
+	for _, p := range after {
+		if !contains(workers, p) {
+			fdsOf([]int{p})
+		}
+	}
+}
+
+// Sockets inherited from systemd-socket-activate (exactly what systemd
+// passes: fd 3, LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES) are served by the
+// workers; --listen is then ignored with a notice.
+func TestInheritedSocketsFromSystemdSocketActivate(t *testing.T) {
+	activate := requireTool(t, "/usr/bin/systemd-socket-activate", "systemd")
+	port, unused := freePort(t), freePort(t)
+	n := listenNotify(t)
+	id := newID(t)
+	l := start(t, spec{
+		ID:             id,
+		NotifyListener: n,
+		Wrap: []string{activate, "-l", listenArg(port), "--fdname=web",
+			"-E", markerVar + "=" + id, "-E", "NOTIFY_SOCKET=" + n.path},
+		Args: []string{"-w", "2", "--ready-after", "200ms", "-l", listenArg(unused)},
+	})
+	// systemd-socket-activate execs the launcher on the first connection,
+	// which then waits in the backlog until a worker accepts it.
+	c := client(20 * time.Second)
+	waitServing(t, c, base(port)+"/pid", 30*time.Second)
+	pids := distinctPids(t, c, base(port)+"/pid", 2, 15*time.Second)
+	for pid, r := range collectEnv(t, c, base(port), pids, 15*time.Second) {
+		if r.Env["LISTEN_FDNAMES"] != "web" || r.Env["LISTEN_FDS"] != "1" || r.Env["LISTEN_PID"] != strconv.Itoa(pid) {
+			t.Errorf("worker %d: LISTEN_FDS=%q LISTEN_FDNAMES=%q LISTEN_PID=%q, want 1, web, %d",
+				pid, r.Env["LISTEN_FDS"], r.Env["LISTEN_FDNAMES"], r.Env["LISTEN_PID"], pid)
+		}
+		if r.PPID != l.pid {
+			t.Errorf("worker %d: parent %d, want the launcher %d", pid, r.PPID, l.pid)
+		}
+		if ns := r.Env["NOTIFY_SOCKET"]; ns == n.path {
+			t.Errorf("worker %d inherited the launcher's NOTIFY_SOCKET", pid)
+		}
+	}
+	var fds fdsReport
+	if err := getJSON(c, base(port)+"/fds", &fds); err != nil {
+		t.Fatal(err)
+	}
+	if inh := fds.inherited(); len(inh) != 4 || inh[3].SockName != listenArg(port) || !inh[3].Listen {
+		t.Errorf("worker fds %+v, want 0, 1, 2 and the inherited listener %s as 3", inh, listenArg(port))
+	}
+	if !portFree(unused) {
+		t.Errorf("something listens on %d, the --listen address that should have been ignored", unused)
+	}
+	notice := regexp.MustCompile(`(?i)^sdlaunch: .*ignor.*listen|^sdlaunch: .*listen.*ignor`)
+	if i, _ := l.stderr.waitFor(0, 5*time.Second, notice.MatchString); i < 0 {
+		t.Errorf("no `sdlaunch: ` notice that --listen was ignored")
+	}
+	n.waitField(t, 0, "READY=1", 10*time.Second)
+
+	l.signal(syscall.SIGTERM)
+	if code := l.waitExit(15 * time.Second); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+	assertNoLeftovers(t, l.id, 5*time.Second)
+	waitUntil(t, 5*time.Second, "the inherited port is free", func() bool { return portFree(port) })
+}
+
+// Notify messages arrive in order on the launcher's NOTIFY_SOCKET: READY=1
+// only once all workers are ready, a STATUS= summary, STOPPING=1 at stop;
+// only the launcher talks to it (a worker that sends its own READY=1 must
+// not reach it).
+func TestNotifyMessagesInOrder(t *testing.T) {
+	port := freePort(t)
+	const readyAfter = 700 * time.Millisecond
+	begin := time.Now()
+	l := start(t, spec{
+		Args:   []string{"-w", "2", "--ready-after", readyAfter.String(), "-l", listenArg(port)},
+		Notify: true,
+		Env:    []string{"TESTAPP_MODE=notify"},
+	})
+	ri, ready := l.notify.waitField(t, 0, "READY=1", 20*time.Second)
+	if d := ready.At.Sub(begin); d < readyAfter {
+		t.Errorf("READY=1 %s after start, before --ready-after %s", d, readyAfter)
+	}
+	workers := l.workerPids()
+	if len(workers) != 2 {
+		t.Errorf("at READY=1 the launcher has workers %v, want 2", workers)
+	}
+	for _, p := range workers {
+		if age, err := procAge(p); err == nil && age < readyAfter-50*time.Millisecond {
+			t.Errorf("at READY=1 worker %d is only %s old, less than --ready-after %s", p, age, readyAfter)
+		}
+	}
+	statusRe := regexp.MustCompile(`\b2/2\b.*ready`)
+	if i, _ := l.notify.msgs.waitFor(0, 5*time.Second, func(m notifyMsg) bool {
+		s, ok := m.get("STATUS")
+		return ok && statusRe.MatchString(s)
+	}); i < 0 {
+		t.Errorf(`no STATUS= like "2/2 ready, ..." after READY=1`)
+	}
+
+	l.signal(syscall.SIGTERM)
+	si, _ := l.notify.waitField(t, ri+1, "STOPPING=1", 10*time.Second)
+	if code := l.waitExit(15 * time.Second); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+	msgs := l.notify.msgs.snapshot()
+	for i, m := range msgs {
+		if m.PID != l.pid {
+			t.Errorf("datagram %d from pid %d, not the launcher %d: %s", i, m.PID, l.pid, m)
+		}
+		if m.has("READY=1") && i != ri {
+			t.Errorf("datagram %d: a second READY=1 (first was %d): %s", i, ri, m)
+		}
+		if s, ok := m.get("STATUS"); ok && strings.HasPrefix(s, "testapp") {
+			t.Errorf("datagram %d is a worker's own message: %s", i, m)
+		}
+		if i > si && m.has("READY=1") {
+			t.Errorf("READY=1 after STOPPING=1: %s", m)
+		}
+	}
+	if ri > si {
+		t.Errorf("READY=1 (datagram %d) after STOPPING=1 (datagram %d)", ri, si)
+	}
+}
+
+// requireTool fails the test when a system program it needs is missing.
+func requireTool(t *testing.T, path, debPackage string) string {
+	t.Helper()
+	if _, err := exec.LookPath(path); err != nil {
+		t.Fatalf("this test needs %s (Debian package %s): %v", path, debPackage, err)
+	}
+	return path
+}

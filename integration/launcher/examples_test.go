@@ -1,0 +1,114 @@
+package launcher
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Each example app of contrib/examples serves requests from 2 workers under
+// `sdlaunch run -w 2 --listen 127.0.0.1:PORT -- ...` and stops cleanly.
+func TestExampleApps(t *testing.T) {
+	examples := filepath.Join(bin.root, "contrib", "examples")
+	cases := []struct {
+		name    string
+		dir     string
+		tools   [][2]string // path, Debian package
+		listen  string      // listen address format; %d is the port
+		args    []string
+		command []string
+		want    string // in every answer of GET /
+	}{
+		{
+			name:  "flask-seed",
+			dir:   "flask-seed",
+			tools: [][2]string{{"/usr/bin/python3", "python3-flask"}},
+			args:  []string{"--stop-signal", "INT"}, command: []string{"/usr/bin/python3", "app.py"},
+			want: "hello from pid",
+		},
+		{
+			// The issue's one-liner: `--listen :8000`, a dual-stack socket.
+			name:   "flask-seed-any-address",
+			dir:    "flask-seed",
+			tools:  [][2]string{{"/usr/bin/python3", "python3-flask"}},
+			listen: ":%d",
+			args:   []string{"--stop-signal", "INT"}, command: []string{"/usr/bin/python3", "app.py"},
+			want: "hello from pid",
+		},
+		{
+			name:    "gunicorn",
+			dir:     "gunicorn",
+			tools:   [][2]string{{"/usr/bin/gunicorn", "gunicorn"}},
+			command: []string{"/usr/bin/gunicorn", "-w", "1", "app:app"},
+			want:    "hello from pid",
+		},
+		{
+			name:    "python-plain",
+			dir:     "python-plain",
+			tools:   [][2]string{{"/usr/bin/python3", "python3"}},
+			command: []string{"/usr/bin/python3", "server.py"},
+			want:    "hello from pid",
+		},
+		{
+			name:    "node",
+			dir:     "node",
+			tools:   [][2]string{{"/usr/bin/node", "nodejs"}},
+			command: []string{"/usr/bin/node", "server.js"},
+			want:    "hello from pid",
+		},
+		{
+			name:    "go",
+			dir:     "go",
+			command: []string{bin.hello},
+			want:    "generation 1)",
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, tool := range tc.tools {
+				requireTool(t, tool[0], tool[1])
+			}
+			if tc.name == "flask-seed" || tc.name == "flask-seed-any-address" {
+				requirePythonModule(t, "flask", "python3-flask")
+			}
+			port := freePort(t)
+			listen := listenArg(port)
+			if tc.listen != "" {
+				listen = fmt.Sprintf(tc.listen, port)
+			}
+			args := append([]string{"-w", "2", "--ready-after", "300ms", "--graceful-timeout", "10s", "-l", listen}, tc.args...)
+			l := start(t, spec{Args: args, Command: tc.command, Dir: filepath.Join(examples, tc.dir),
+				Env: []string{"PYTHONDONTWRITEBYTECODE=1"}}) // keep __pycache__ out of the tree
+			c := client(10 * time.Second)
+			waitServing(t, c, base(port)+"/", 30*time.Second)
+			pids := distinctPids(t, c, base(port)+"/", 2, 20*time.Second)
+			body := mustGet(t, c, base(port)+"/")
+			if !strings.Contains(body, tc.want) {
+				t.Errorf("GET / = %q, want it to contain %q", body, tc.want)
+			}
+			if body := mustGet(t, c, base(port)+"/slow?ms=50"); !strings.Contains(body, "slept 50 ms") {
+				t.Errorf("GET /slow?ms=50 = %q", body)
+			}
+			t.Logf("pids %v answered", keys(pids))
+
+			l.signal(syscall.SIGTERM)
+			if code := l.waitExit(20 * time.Second); code != 0 {
+				t.Errorf("exit status %d after SIGTERM, want 0", code)
+			}
+			assertNoLeftovers(t, l.id, 5*time.Second)
+			waitUntil(t, 5*time.Second, "the port is free", func() bool { return portFree(port) })
+		})
+	}
+}
+
+// requirePythonModule fails the test when Debian's python3 lacks module.
+func requirePythonModule(t *testing.T, module, debPackage string) {
+	t.Helper()
+	code, _, stderr := runCmd(t, 20*time.Second, "/usr/bin/python3", "-c", "import "+module)
+	if code != 0 {
+		t.Fatalf("this test needs the Python module %s (Debian package %s): %s", module, debPackage, stderr)
+	}
+}

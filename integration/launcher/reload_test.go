@@ -1,0 +1,491 @@
+package launcher
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// load is a client that never retries: one new connection per request,
+// from a few goroutines, counting every failure.
+type load struct {
+	ok, failed atomic.Int64
+	stop       chan struct{}
+	wg         sync.WaitGroup
+	mu         sync.Mutex
+	errs       []string
+}
+
+func startLoad(c *http.Client, url string, clients int) *load {
+	ld := &load{stop: make(chan struct{})}
+	for range clients {
+		ld.wg.Add(1)
+		go func() {
+			defer ld.wg.Done()
+			for {
+				select {
+				case <-ld.stop:
+					return
+				default:
+				}
+				code, body, err := get(c, url)
+				if err == nil && code == http.StatusOK {
+					ld.ok.Add(1)
+					continue
+				}
+				ld.failed.Add(1)
+				ld.mu.Lock()
+				if len(ld.errs) < 10 {
+					ld.errs = append(ld.errs, fmt.Sprintf("%s: status %d %q err %v", time.Now().Format("15:04:05.000"), code, body, err))
+				}
+				ld.mu.Unlock()
+			}
+		}()
+	}
+	return ld
+}
+
+// finish stops the load and fails the test if any request failed.
+func (ld *load) finish(t *testing.T, minOK int64) {
+	t.Helper()
+	close(ld.stop)
+	ld.wg.Wait()
+	t.Logf("load: %d ok, %d failed", ld.ok.Load(), ld.failed.Load())
+	if n := ld.failed.Load(); n > 0 {
+		t.Errorf("%d requests failed (of %d), e.g.:\n  %s", n, n+ld.ok.Load(), strings.Join(ld.errs, "\n  "))
+	}
+	if ld.ok.Load() < minOK {
+		t.Errorf("only %d requests succeeded, want at least %d: the load did not run", ld.ok.Load(), minOK)
+	}
+}
+
+// appScript writes the command the launcher runs: a shell script that execs
+// the testapp as VERSION, or a broken deploy that exits 1. Reloads must pick
+// up the new content.
+func appScript(t *testing.T, path, version string) {
+	t.Helper()
+	var src string
+	if version == "broken" {
+		src = "#!/bin/sh\necho \"app.sh: ImportError: no module named config (broken deploy, generation $SDLAUNCH_GENERATION)\" >&2\nexit 1\n"
+	} else {
+		src = fmt.Sprintf("#!/bin/sh\nTESTAPP_VERSION=%s exec %s\n", version, bin.testapp)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(src), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// reloadWait runs `sdlaunch reload-wait PID`.
+func reloadWait(t *testing.T, pid int) (int, string) {
+	t.Helper()
+	code, stdout, stderr := runLauncher(t, nil, 45*time.Second, "reload-wait", strconv.Itoa(pid))
+	return code, strings.TrimSpace(stdout + stderr)
+}
+
+// generationOf checks that exactly the launcher's current workers answer
+// /env with the given generation and version.
+func expectGeneration(t *testing.T, l *launcher, c *http.Client, url string, n int, gen, version string) []int {
+	t.Helper()
+	var pids []int
+	waitUntil(t, 20*time.Second, fmt.Sprintf("%d workers of generation %s", n, gen), func() bool {
+		pids = l.workerPids()
+		if len(pids) != n {
+			return false
+		}
+		var r envReport
+		return getJSON(c, url+"/env", &r) == nil && r.Env["SDLAUNCH_GENERATION"] == gen
+	})
+	want := map[int]bool{}
+	for _, p := range pids {
+		want[p] = true
+	}
+	slots := map[string]bool{}
+	for pid, r := range collectEnv(t, c, url, want, 20*time.Second) {
+		if r.Env["SDLAUNCH_GENERATION"] != gen || r.Env["TESTAPP_VERSION"] != version {
+			t.Errorf("worker %d: generation %q version %q, want %s and %s", pid, r.Env["SDLAUNCH_GENERATION"], r.Env["TESTAPP_VERSION"], gen, version)
+		}
+		slots[r.Env["SDLAUNCH_WORKER"]] = true
+	}
+	if len(slots) != n {
+		t.Errorf("worker slots %v, want %d distinct", slots, n)
+	}
+	return pids
+}
+
+// A reload (SIGHUP, then `sdlaunch reload-wait`) under constant load starts
+// a new generation from the command re-read from disk and completes with 0
+// failed requests; RELOADING=1 carries MONOTONIC_USEC= in the same
+// datagram and READY=1 follows.
+func TestReloadUnderLoadZeroFailures(t *testing.T) {
+	port := freePort(t)
+	script := filepath.Join(t.TempDir(), "app.sh")
+	appScript(t, script, "1")
+	l := start(t, spec{
+		Args:    []string{"-w", "2", "--ready-after", "300ms", "--graceful-timeout", "10s", "-l", listenArg(port)},
+		Command: []string{script},
+		Notify:  true,
+	})
+	n := l.notify
+	ri, _ := n.waitField(t, 0, "READY=1", 20*time.Second)
+	c := client(10 * time.Second)
+	old := expectGeneration(t, l, c, base(port), 2, "1", "1")
+
+	ld := startLoad(c, base(port)+"/pid", 4)
+	waitUntil(t, 5*time.Second, "load runs", func() bool { return ld.ok.Load() > 20 })
+
+	// Reload by SIGHUP.
+	appScript(t, script, "2")
+	l.signal(syscall.SIGHUP)
+	rl, m := n.waitField(t, ri+1, "RELOADING=1", 10*time.Second)
+	if v, ok := m.get("MONOTONIC_USEC"); !ok || v == "" {
+		t.Errorf("RELOADING=1 without MONOTONIC_USEC= in the same datagram: %s", m)
+	}
+	ri, _ = n.waitField(t, rl+1, "READY=1", 30*time.Second)
+	gen2 := expectGeneration(t, l, c, base(port), 2, "2", "2")
+	for _, p := range gen2 {
+		if contains(old, p) {
+			t.Errorf("worker %d of generation 1 still serves", p)
+		}
+	}
+
+	// Reload by reload-wait (what ExecReload= runs).
+	appScript(t, script, "3")
+	if code, out := reloadWait(t, l.pid); code != 0 {
+		t.Errorf("reload-wait: exit status %d, want 0: %s", code, out)
+	}
+	expectGeneration(t, l, c, base(port), 2, "3", "3")
+	if i, _ := n.msgs.waitFor(ri+1, 5*time.Second, func(m notifyMsg) bool {
+		s, ok := m.get("STATUS")
+		return ok && strings.Contains(s, "generation 3")
+	}); i < 0 {
+		t.Errorf(`no STATUS= with "generation 3" after the second reload`)
+	}
+	ld.finish(t, 100)
+	if !l.running() {
+		t.Fatal("launcher exited")
+	}
+}
+
+// A reload to a command that cannot boot rolls back: the old workers (the
+// same processes) keep serving with 0 failed requests, reload-wait exits
+// non-zero, READY=1 comes back with a STATUS= saying the reload failed, and
+// the service stays up; a fixed deploy then reloads fine.
+func TestReloadToBrokenCommandRollsBack(t *testing.T) {
+	port := freePort(t)
+	script := filepath.Join(t.TempDir(), "app.sh")
+	appScript(t, script, "1")
+	l := start(t, spec{
+		Args:    []string{"-w", "2", "--ready-after", "300ms", "--boot-retries", "2", "--graceful-timeout", "10s", "-l", listenArg(port)},
+		Command: []string{script},
+		Notify:  true,
+	})
+	n := l.notify
+	ri, _ := n.waitField(t, 0, "READY=1", 20*time.Second)
+	c := client(10 * time.Second)
+	old := expectGeneration(t, l, c, base(port), 2, "1", "1")
+	ld := startLoad(c, base(port)+"/pid", 4)
+	waitUntil(t, 5*time.Second, "load runs", func() bool { return ld.ok.Load() > 20 })
+
+	appScript(t, script, "broken")
+	logFrom := len(l.stderr.snapshot())
+	code, out := reloadWait(t, l.pid)
+	if code == 0 {
+		t.Errorf("reload-wait exit status 0 for a deploy that cannot boot: %s", out)
+	}
+	t.Logf("reload-wait said (status %d): %s", code, out)
+	if !l.running() {
+		t.Fatalf("launcher exited (status %d) instead of rolling back", l.state.ExitCode())
+	}
+	rl, _ := n.waitField(t, ri+1, "RELOADING=1", 5*time.Second)
+	_, ready := n.waitField(t, rl+1, "READY=1", 10*time.Second)
+	failRe := regexp.MustCompile(`(?i)fail|roll`)
+	status, _ := ready.get("STATUS")
+	if !failRe.MatchString(status) {
+		// The STATUS may come in its own datagram right after.
+		if i, _ := n.msgs.waitFor(rl+1, 3*time.Second, func(m notifyMsg) bool {
+			s, ok := m.get("STATUS")
+			return ok && failRe.MatchString(s)
+		}); i < 0 {
+			t.Errorf("no STATUS= saying the reload failed; READY=1 came with %q", status)
+		}
+	}
+	if i, _ := l.stderr.waitFor(logFrom, 3*time.Second, regexp.MustCompile(`^sdlaunch: .*(?i:reload|roll)`).MatchString); i < 0 {
+		t.Errorf("no `sdlaunch: ` line about the failed reload")
+	}
+	// The old generation still serves: the very same processes.
+	now := expectGeneration(t, l, c, base(port), 2, "1", "1")
+	if fmt.Sprint(now) != fmt.Sprint(old) {
+		t.Errorf("workers %v after the rollback, want the old ones %v", now, old)
+	}
+
+	// A fixed deploy goes through.
+	appScript(t, script, "2")
+	if code, out := reloadWait(t, l.pid); code != 0 {
+		t.Errorf("reload-wait after the fix: exit status %d, want 0: %s", code, out)
+	}
+	waitUntil(t, 20*time.Second, "the fixed version serves", func() bool {
+		var r envReport
+		return getJSON(c, base(port)+"/env", &r) == nil && r.Env["TESTAPP_VERSION"] == "2"
+	})
+	ld.finish(t, 100)
+}
+
+// reload-wait refuses a pid that is not a launcher, without signalling it.
+func TestReloadWaitNotALauncher(t *testing.T) {
+	sleeper := exec.Command("/bin/sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = sleeper.Process.Kill()
+		_ = sleeper.Wait()
+	}()
+	code, out := reloadWait(t, sleeper.Process.Pid)
+	if code == 0 {
+		t.Errorf("reload-wait of a sleep process: exit status 0: %s", out)
+	}
+	if lines := nonEmptyLines(out); len(lines) != 1 || !strings.HasPrefix(lines[0], "sdlaunch: ") {
+		t.Errorf("want one `sdlaunch: ` line, got %q", out)
+	}
+	if st, err := readStat(sleeper.Process.Pid); err != nil || st.state == 'Z' {
+		t.Errorf("reload-wait killed the process it was pointed at (a SIGHUP to a non-launcher)")
+	}
+	if code, out := reloadWait(t, 0x3fffffff); code == 0 {
+		t.Errorf("reload-wait of a missing pid: exit status 0: %s", out)
+	}
+}
+
+// SIGTTIN adds a worker, SIGTTOU removes one; STATUS= follows.
+func TestScaleWithTTINAndTTOU(t *testing.T) {
+	port := freePort(t)
+	l := start(t, spec{
+		Args:   []string{"-w", "2", "--ready-after", "200ms", "--graceful-timeout", "5s", "-l", listenArg(port)},
+		Notify: true,
+	})
+	n := l.notify
+	n.waitField(t, 0, "READY=1", 20*time.Second)
+	c := client(10 * time.Second)
+	ld := startLoad(c, base(port)+"/pid", 2)
+
+	statusSays := func(from int, s string) {
+		t.Helper()
+		if i, _ := n.msgs.waitFor(from, 10*time.Second, func(m notifyMsg) bool {
+			v, ok := m.get("STATUS")
+			return ok && strings.Contains(v, s)
+		}); i < 0 {
+			t.Errorf("no STATUS= with %q", s)
+		}
+	}
+	mark := len(n.msgs.snapshot())
+	l.signal(syscall.SIGTTIN)
+	l.waitWorkers(3, 10*time.Second)
+	l.signal(syscall.SIGTTIN)
+	four := l.waitWorkers(4, 10*time.Second)
+	statusSays(mark, "4/4")
+	got := distinctPids(t, c, base(port)+"/pid", 4, 20*time.Second)
+	for _, p := range four {
+		if !got[p] {
+			t.Errorf("worker %d never answered", p)
+		}
+	}
+	mark = len(n.msgs.snapshot())
+	l.signal(syscall.SIGTTOU)
+	three := l.waitWorkers(3, 15*time.Second)
+	statusSays(mark, "3/3")
+	for _, p := range three {
+		if !contains(four, p) {
+			t.Errorf("scaling down started a new worker %d", p)
+		}
+	}
+	ld.finish(t, 20)
+}
+
+// --max-lifetime recycles workers through the rolling path without failed
+// requests.
+func TestMaxLifetimeRecyclesWorkers(t *testing.T) {
+	port := freePort(t)
+	l := start(t, spec{Args: []string{"-w", "2", "--ready-after", "200ms", "--max-lifetime", "2s", "--graceful-timeout", "5s", "-l", listenArg(port)}})
+	c := client(10 * time.Second)
+	waitServing(t, c, base(port)+"/pid", 20*time.Second)
+	first := l.waitWorkers(2, 10*time.Second)
+	ld := startLoad(c, base(port)+"/pid", 2)
+	waitUntil(t, 15*time.Second, "both first workers are recycled", func() bool {
+		return !alive(first[0]) && !alive(first[1]) && len(l.workerPids()) >= 2
+	})
+	ld.finish(t, 20)
+}
+
+// Nothing leaks across 50 reloads: the launcher's descriptors and zombie
+// children stay flat, and the last generation's workers inherit nothing more
+// than the first's.
+func TestNoLeaksAcross50Reloads(t *testing.T) {
+	port := freePort(t)
+	l := start(t, spec{
+		Args:   []string{"-w", "2", "--ready-after", "100ms", "--graceful-timeout", "5s", "-l", listenArg(port)},
+		Notify: true,
+	})
+	l.notify.waitField(t, 0, "READY=1", 20*time.Second)
+	c := client(10 * time.Second)
+	waitServing(t, c, base(port)+"/pid", 10*time.Second)
+	l.waitWorkers(2, 10*time.Second)
+	// Warm up once (a first reload may open things kept for good).
+	if code, out := reloadWait(t, l.pid); code != 0 {
+		t.Fatalf("reload-wait: exit status %d: %s", code, out)
+	}
+	l.waitWorkers(2, 15*time.Second)
+	before, err := openFDs(l.pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		if code, out := reloadWait(t, l.pid); code != 0 {
+			t.Fatalf("reload %d: reload-wait exit status %d: %s", i+1, code, out)
+		}
+	}
+	l.waitWorkers(2, 15*time.Second)
+	var after map[int]string
+	ok := pollUntil(5*time.Second, func() bool {
+		after, err = openFDs(l.pid)
+		return err == nil && len(after) <= len(before)
+	})
+	if !ok {
+		var extra []string
+		for fd, target := range after {
+			if _, had := before[fd]; !had {
+				extra = append(extra, fmt.Sprintf("%d -> %s", fd, target))
+			}
+		}
+		t.Errorf("launcher fds grew from %d to %d across 50 reloads; new: %v", len(before), len(after), extra)
+	}
+	if !pollUntil(5*time.Second, func() bool { return zombieChildren(l.pid) == 0 }) {
+		t.Errorf("launcher has %d zombie children after 50 reloads", zombieChildren(l.pid))
+	}
+	var r envReport
+	if err := getJSON(c, base(port)+"/env", &r); err != nil {
+		t.Fatal(err)
+	}
+	if g, _ := strconv.Atoi(r.Env["SDLAUNCH_GENERATION"]); g < 52 {
+		t.Errorf("generation %q after 51 reloads, want 52", r.Env["SDLAUNCH_GENERATION"])
+	}
+	var fds fdsReport
+	if err := getJSON(c, base(port)+"/fds", &fds); err != nil {
+		t.Fatal(err)
+	}
+	if inh := fds.inherited(); len(inh) != 4 {
+		t.Errorf("a worker of generation 52 inherited %d fds, want 4 (0, 1, 2, the socket): %+v", len(inh), inh)
+	}
+}
+
+// A worker added (SIGTTIN) while a reload rolls belongs to the new
+// generation once the reload is done: after the verdict every worker runs
+// the new code.
+func TestScaleUpDuringReloadEndsInNewGeneration(t *testing.T) {
+	port := freePort(t)
+	script := filepath.Join(t.TempDir(), "app.sh")
+	appScript(t, script, "1")
+	l := start(t, spec{
+		Args:    []string{"-w", "2", "--ready-after", "1s", "--graceful-timeout", "5s", "-l", listenArg(port)},
+		Command: []string{script},
+		Notify:  true,
+	})
+	n := l.notify
+	ri, _ := n.waitField(t, 0, "READY=1", 20*time.Second)
+	c := client(10 * time.Second)
+	appScript(t, script, "2")
+	l.signal(syscall.SIGHUP)
+	rl, _ := n.waitField(t, ri+1, "RELOADING=1", 10*time.Second)
+	l.signal(syscall.SIGTTIN) // while the new generation boots (--ready-after 1s)
+	n.waitField(t, rl+1, "READY=1", 20*time.Second)
+	// Wait out the stop of the old workers, then every worker must be new.
+	expectGeneration(t, l, c, base(port), 3, "2", "2")
+}
+
+// After a rolled-back reload the broken code is still what is on disk. When
+// an old worker then crashes, its replacement cannot boot either; the
+// service must stay up on the remaining old workers (it may retry with
+// backoff, but exiting 69 would make systemd give up on a service that is
+// serving).
+func TestCrashAfterRollbackKeepsServiceUp(t *testing.T) {
+	port := freePort(t)
+	script := filepath.Join(t.TempDir(), "app.sh")
+	appScript(t, script, "1")
+	l := start(t, spec{
+		Args:    []string{"-w", "2", "--ready-after", "300ms", "--boot-retries", "2", "--backoff-max", "400ms", "--graceful-timeout", "5s", "-l", listenArg(port)},
+		Command: []string{script},
+		Notify:  true,
+	})
+	l.notify.waitField(t, 0, "READY=1", 20*time.Second)
+	c := client(10 * time.Second)
+	old := expectGeneration(t, l, c, base(port), 2, "1", "1")
+	appScript(t, script, "broken")
+	if code, out := reloadWait(t, l.pid); code == 0 {
+		t.Fatalf("reload-wait exit status 0 for a broken deploy: %s", out)
+	}
+	if err := syscall.Kill(old[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	from := 0
+	// Three failed boots of the replacement (generation 1, unlike the
+	// rolled-back workers of generation 2) (more than --boot-retries 2,
+	// backoff capped at 400ms) take a few seconds; or the launcher gives up.
+	failedBoots := func() int {
+		n := 0
+		for _, ln := range l.stderr.snapshot()[from:] {
+			// The worker's own line, not the launcher's quote of it.
+			if strings.HasPrefix(ln, "[w") && strings.Contains(ln, "broken deploy, generation 1)") {
+				n++
+			}
+		}
+		return n
+	}
+	pollUntil(15*time.Second, func() bool { return !l.running() || failedBoots() >= 3 })
+	if !l.running() {
+		t.Fatalf("launcher exited with status %d after %d failed boots: one crash after a rolled-back reload took the whole service down", l.state.ExitCode(), failedBoots())
+	}
+	for range 10 {
+		if body := mustGet(t, c, base(port)+"/pid"); pidOf(body) != old[1] {
+			t.Errorf("answered by %q, want the surviving old worker %d", body, old[1])
+		}
+	}
+}
+
+// The complement of TestCrashAfterRollbackKeepsServiceUp: once no worker
+// serves at all and none can boot, the launcher still gives up with 69
+// instead of respawning forever.
+func TestNoWorkerServingAndNoneBootsExits69(t *testing.T) {
+	port := freePort(t)
+	script := filepath.Join(t.TempDir(), "app.sh")
+	appScript(t, script, "1")
+	l := start(t, spec{
+		Args:    []string{"-w", "2", "--ready-after", "300ms", "--boot-retries", "2", "--backoff-max", "400ms", "--graceful-timeout", "5s", "-l", listenArg(port)},
+		Command: []string{script},
+		Notify:  true,
+	})
+	l.notify.waitField(t, 0, "READY=1", 20*time.Second)
+	c := client(10 * time.Second)
+	old := expectGeneration(t, l, c, base(port), 2, "1", "1")
+	appScript(t, script, "broken")
+	for _, p := range old {
+		if err := syscall.Kill(p, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code := l.waitExit(20 * time.Second); code != 69 {
+		t.Fatalf("launcher exit status %d with no worker serving and none booting, want 69", code)
+	}
+	l.waitStderr(0, `workers could not boot: .*broken deploy`, time.Second)
+}

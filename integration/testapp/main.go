@@ -1,0 +1,606 @@
+// Command testapp is the worker the black-box launcher tests run under
+// `sdlaunch run`. It is an ordinary socket-activated Go service (go-systemd's
+// activation and daemon packages, unmodified), with knobs that make it
+// misbehave on purpose.
+//
+// Behaviour is chosen by the environment (so that it survives the exec shim and
+// systemd-socket-activate) or by the equivalent flags:
+//
+//	TESTAPP_MODE         comma-separated list of:
+//	                       serve (default)   serve HTTP on every LISTEN_FDS socket
+//	                       exit-at-boot      print an error line and exit 3 at once
+//	                       crash-after=DUR   serve, then exit 4 after DUR
+//	                       notify            send READY=1 (after TESTAPP_READY_DELAY)
+//	                       hang              stop pinging the watchdog and block the
+//	                                         handlers after TESTAPP_HANG_AFTER
+//	                       ignore-term       ignore SIGTERM (SIGKILL escalation tests)
+//	                       grandchild        spawn a child of our own that ignores
+//	                                         SIGTERM/SIGINT and never exits
+//	TESTAPP_READY_DELAY  delay before READY=1 in notify mode (default 0)
+//	TESTAPP_HANG_AFTER   delay before hanging in hang mode (default 0)
+//
+// It refuses to start (exit 10, one loud line) when LISTEN_PID or WATCHDOG_PID
+// names another process: that proves the launcher's exec shim did its job.
+//
+// Endpoints: /pid, /slow?ms=N&id=X, /env, /fds, /print?n=N&len=L&stream=stderr,
+// /notify?state=S, /hang, /exit?code=N.
+//
+// On SIGTERM or SIGINT it logs the signal, stops accepting, drains in-flight
+// requests (http.Server.Shutdown) and exits 0.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/activation"
+	"github.com/coreos/go-systemd/v22/daemon"
+	"golang.org/x/sys/unix"
+)
+
+// fdInfo describes one open file descriptor.
+type fdInfo struct {
+	FD       int    `json:"fd"`
+	Target   string `json:"target"`
+	SockName string `json:"sockname,omitempty"`
+	SockType string `json:"socktype,omitempty"`
+	Listen   bool   `json:"listening,omitempty"`
+	// CloExec is the FD_CLOEXEC flag. At startup, descriptors without it are
+	// exactly those inherited across execve; the Go runtime's own (for example
+	// the cgroup files it reads for GOMAXPROCS) have it set.
+	CloExec bool `json:"cloexec"`
+}
+
+// fdsReport is the answer of /fds.
+type fdsReport struct {
+	PID int `json:"pid"`
+	// Startup is the descriptor table taken first thing in main, before this
+	// program opened anything; the entries with cloexec=false are the inherited
+	// ones.
+	Startup []fdInfo `json:"startup"`
+	// Now is the current table (it includes the runtime's epoll/eventfd, the
+	// request's connection and the directory being listed).
+	Now []fdInfo `json:"now"`
+}
+
+// envReport is the answer of /env.
+type envReport struct {
+	PID  int               `json:"pid"`
+	PPID int               `json:"ppid"`
+	PGID int               `json:"pgid"`
+	Env  map[string]string `json:"env"`
+}
+
+type config struct {
+	modes      map[string]string
+	readyDelay time.Duration
+	hangAfter  time.Duration
+}
+
+func (c *config) has(mode string) bool {
+	_, ok := c.modes[mode]
+	return ok
+}
+
+type app struct {
+	cfg        config
+	startupFDs []fdInfo
+	startEnv   map[string]string
+	worker     string
+
+	hangOnce sync.Once
+	hung     chan struct{} // closed when the app "hangs"
+
+	// printMu serialises /print bursts: writes larger than PIPE_BUF from
+	// two threads of one process may interleave in the pipe itself, which
+	// no launcher can undo (a Python app's logging module has the same lock).
+	printMu sync.Mutex
+}
+
+func main() {
+	// First of all, before anything can open a descriptor: what did we inherit?
+	startupFDs := listFDs()
+	startEnv := interestingEnv()
+	os.Exit(run(startupFDs, startEnv))
+}
+
+func run(startupFDs []fdInfo, startEnv map[string]string) int {
+	cfg, err := parseConfig(os.Args[1:])
+	if err != nil {
+		logf("testapp: bad configuration: %v", err)
+		return 2
+	}
+	if cfg.has("grandchild") && os.Getenv("TESTAPP_IS_GRANDCHILD") == "1" {
+		return grandchild()
+	}
+	a := &app{
+		cfg:        cfg,
+		startupFDs: startupFDs,
+		startEnv:   startEnv,
+		worker:     os.Getenv("SDLAUNCH_WORKER"),
+		hung:       make(chan struct{}),
+	}
+	return a.main()
+}
+
+func parseConfig(args []string) (config, error) {
+	fs := flag.NewFlagSet("testapp", flag.ContinueOnError)
+	mode := fs.String("mode", envOr("TESTAPP_MODE", "serve"), "comma-separated modes")
+	readyDelay := fs.String("ready-delay", envOr("TESTAPP_READY_DELAY", "0s"), "delay before READY=1 (notify mode)")
+	hangAfter := fs.String("hang-after", envOr("TESTAPP_HANG_AFTER", "0s"), "delay before hanging (hang mode)")
+	if err := fs.Parse(args); err != nil {
+		return config{}, fmt.Errorf("parse flags: %w", err)
+	}
+	cfg := config{modes: map[string]string{}}
+	for _, m := range strings.Split(*mode, ",") {
+		m = strings.TrimSpace(m)
+		if m == "" {
+			continue
+		}
+		name, val, _ := strings.Cut(m, "=")
+		switch name {
+		case "serve", "exit-at-boot", "notify", "hang", "ignore-term", "grandchild":
+		case "crash-after":
+			if _, err := time.ParseDuration(val); err != nil {
+				return config{}, fmt.Errorf("mode %q: %w", m, err)
+			}
+		default:
+			return config{}, fmt.Errorf("unknown mode %q", name)
+		}
+		cfg.modes[name] = val
+	}
+	var err error
+	if cfg.readyDelay, err = time.ParseDuration(*readyDelay); err != nil {
+		return config{}, fmt.Errorf("ready delay: %w", err)
+	}
+	if cfg.hangAfter, err = time.ParseDuration(*hangAfter); err != nil {
+		return config{}, fmt.Errorf("hang after: %w", err)
+	}
+	return cfg, nil
+}
+
+func (a *app) main() int {
+	pid := os.Getpid()
+	if a.cfg.has("exit-at-boot") {
+		logf("testapp: w=%s pid=%d starting", a.worker, pid)
+		logf("testapp: FATAL: cannot load configuration (exit-at-boot): giving up with status 3")
+		return 3
+	}
+	// Signal handling first: once the "serving" line is out, a stop signal
+	// is handled (or ignored) as configured.
+	sigs := make(chan os.Signal, 4)
+	if a.cfg.has("ignore-term") {
+		signal.Ignore(syscall.SIGTERM)
+		signal.Notify(sigs, syscall.SIGINT) // Notify(SIGTERM) would undo the Ignore
+	} else {
+		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	}
+
+	// The shim proof: LISTEN_PID (and WATCHDOG_PID, when set) must be our own pid.
+	if lp := os.Getenv("LISTEN_PID"); lp != strconv.Itoa(pid) {
+		logf("testapp: FATAL: LISTEN_PID=%q but my pid is %d: the sockets were not handed to me", lp, pid)
+		return 10
+	}
+	if wp, ok := os.LookupEnv("WATCHDOG_PID"); ok && wp != strconv.Itoa(pid) {
+		logf("testapp: FATAL: WATCHDOG_PID=%q but my pid is %d", wp, pid)
+		return 10
+	}
+	wdInterval, err := daemon.SdWatchdogEnabled(false)
+	if err != nil {
+		logf("testapp: FATAL: watchdog settings: %v", err)
+		return 10
+	}
+	listeners, err := activation.Listeners()
+	if err != nil {
+		logf("testapp: FATAL: activation: %v", err)
+		return 10
+	}
+	var live []net.Listener
+	for i, l := range listeners {
+		if l == nil {
+			logf("testapp: FATAL: LISTEN_FDS socket %d is not a stream listener", i+3)
+			return 10
+		}
+		live = append(live, l)
+	}
+	if len(live) == 0 {
+		logf("testapp: FATAL: no sockets (LISTEN_FDS=%q)", a.startEnv["LISTEN_FDS"])
+		return 10
+	}
+
+	if a.cfg.has("grandchild") {
+		if err := spawnGrandchild(); err != nil {
+			logf("testapp: FATAL: spawn grandchild: %v", err)
+			return 10
+		}
+	}
+
+	var open atomic.Int64 // connections accepted and not yet closed
+	srv := &http.Server{
+		Handler:           a.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			switch st {
+			case http.StateNew:
+				open.Add(1)
+			case http.StateClosed, http.StateHijacked:
+				open.Add(-1)
+			}
+		},
+	}
+	serveErr := make(chan error, len(live))
+	for _, l := range live {
+		go func(l net.Listener) { serveErr <- srv.Serve(l) }(l)
+	}
+	logf("testapp: w=%s pid=%d serving on %d socket(s), modes %s", a.worker, pid, len(live), a.modeString())
+
+	if a.cfg.has("notify") {
+		go a.notifyReady()
+	}
+	if wdInterval > 0 {
+		go a.watchdog(wdInterval)
+	}
+	if a.cfg.has("hang") {
+		go func() {
+			time.Sleep(a.cfg.hangAfter)
+			a.hang()
+		}()
+	}
+	var crash <-chan time.Time
+	if v, ok := a.cfg.modes["crash-after"]; ok {
+		d, _ := time.ParseDuration(v) // validated in parseConfig
+		crash = time.After(d)
+	}
+
+	select {
+	case <-crash:
+		logf("testapp: w=%s pid=%d crashing on purpose (exit 4)", a.worker, pid)
+		return 4
+	case err := <-serveErr:
+		logf("testapp: FATAL: serve: %v", err)
+		return 11
+	case sig := <-sigs:
+		logf("testapp: w=%s pid=%d got signal %s, draining", a.worker, pid, sigName(sig))
+	}
+	_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
+	if err := drain(srv, live, serveErr, &open, 2*time.Minute); err != nil {
+		logf("testapp: shutdown: %v", err)
+		return 12
+	}
+	logf("testapp: w=%s pid=%d drained, exiting 0", a.worker, pid)
+	return 0
+}
+
+// drain stops accepting and waits for every accepted connection to be
+// answered and closed.
+//
+// http.Server.Shutdown alone is not enough on a socket shared by several
+// processes: a connection this process accepted just before Shutdown, whose
+// request is read after it began, is closed without an answer (net/http
+// checks shuttingDown() right after reading a request), and the client sees
+// EOF although another worker would have served it. So: no keep-alives,
+// close the listeners (the other workers keep accepting on the shared
+// socket), wait for Serve to return so that every accepted connection is
+// counted, serve those to the end, and only then Shutdown.
+func drain(srv *http.Server, listeners []net.Listener, serveErr <-chan error, open *atomic.Int64, timeout time.Duration) error {
+	srv.SetKeepAlivesEnabled(false)
+	for _, l := range listeners {
+		_ = l.Close()
+	}
+	for range listeners {
+		<-serveErr
+	}
+	deadline := time.Now().Add(timeout)
+	for open.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func (a *app) modeString() string {
+	var ms []string
+	for k, v := range a.cfg.modes {
+		if v != "" {
+			k += "=" + v
+		}
+		ms = append(ms, k)
+	}
+	sort.Strings(ms)
+	if len(ms) == 0 {
+		return "serve"
+	}
+	return strings.Join(ms, ",")
+}
+
+func (a *app) notifyReady() {
+	time.Sleep(a.cfg.readyDelay)
+	sent, err := daemon.SdNotify(false, daemon.SdNotifyReady+"\nSTATUS=testapp w="+a.worker+" ready")
+	logf("testapp: w=%s pid=%d READY=1 sent=%v err=%v", a.worker, os.Getpid(), sent, err)
+}
+
+func (a *app) watchdog(interval time.Duration) {
+	t := time.NewTicker(interval / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.hung:
+			return
+		case <-t.C:
+			if _, err := daemon.SdNotify(false, daemon.SdNotifyWatchdog); err != nil {
+				logf("testapp: watchdog ping: %v", err)
+			}
+		}
+	}
+}
+
+func (a *app) hang() {
+	a.hangOnce.Do(func() {
+		logf("testapp: w=%s pid=%d hanging now (no more watchdog pings, handlers block)", a.worker, os.Getpid())
+		close(a.hung)
+	})
+}
+
+func (a *app) routes() http.Handler {
+	mux := http.NewServeMux()
+	blockIfHung := func(h http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-a.hung:
+				<-r.Context().Done() // a deadlocked app never answers
+				return
+			default:
+			}
+			h(w, r)
+		}
+	}
+	mux.HandleFunc("/pid", blockIfHung(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, "%d\n", os.Getpid())
+	}))
+	mux.HandleFunc("/slow", blockIfHung(func(w http.ResponseWriter, r *http.Request) {
+		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
+		id := r.URL.Query().Get("id")
+		logf("testapp: w=%s pid=%d slow begin id=%s ms=%d", a.worker, os.Getpid(), id, ms)
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		fmt.Fprintf(w, "slow done id=%s pid=%d\n", id, os.Getpid())
+	}))
+	mux.HandleFunc("/env", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, envReport{
+			PID: os.Getpid(), PPID: os.Getppid(), PGID: syscall.Getpgrp(),
+			Env: a.startEnv,
+		})
+	})
+	mux.HandleFunc("/fds", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, fdsReport{PID: os.Getpid(), Startup: a.startupFDs, Now: listFDs()})
+	})
+	mux.HandleFunc("/print", a.handlePrint)
+	mux.HandleFunc("/notify", func(w http.ResponseWriter, r *http.Request) {
+		sent, err := daemon.SdNotify(false, r.URL.Query().Get("state"))
+		fmt.Fprintf(w, "sent=%v err=%v\n", sent, err)
+	})
+	mux.HandleFunc("/hang", func(w http.ResponseWriter, _ *http.Request) {
+		a.hang()
+		fmt.Fprintf(w, "hung %d\n", os.Getpid())
+	})
+	mux.HandleFunc("/exit", func(w http.ResponseWriter, r *http.Request) {
+		code, _ := strconv.Atoi(r.URL.Query().Get("code"))
+		fmt.Fprintf(w, "exiting %d with %d\n", os.Getpid(), code)
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+		go func() {
+			time.Sleep(50 * time.Millisecond)
+			logf("testapp: w=%s pid=%d exiting %d on request", a.worker, os.Getpid(), code)
+			os.Exit(code)
+		}()
+	})
+	return mux
+}
+
+// handlePrint writes n long lines and a traceback-like block to stderr (or
+// stdout) in a single write, so that the launcher's log forwarding is tested
+// with bursts far larger than PIPE_BUF.
+//
+// Line format (the tests parse it):
+//
+//	LINE w=<slot> pid=<pid> req=<req> seq=<i> <payload of len x's> END
+//	TB w=<slot> pid=<pid> req=<req> k=<i> ...
+func (a *app) handlePrint(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	n, _ := strconv.Atoi(q.Get("n"))
+	length, err := strconv.Atoi(q.Get("len"))
+	if err != nil {
+		length = 2000
+	}
+	req := q.Get("req")
+	pid := os.Getpid()
+	payload := strings.Repeat("x", length)
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "LINE w=%s pid=%d req=%s seq=%d %s END\n", a.worker, pid, req, i, payload)
+	}
+	fmt.Fprintf(&b, "TB w=%s pid=%d req=%s k=0 Traceback (most recent call last):\n", a.worker, pid, req)
+	for i := 1; i <= 6; i++ {
+		fmt.Fprintf(&b, "TB w=%s pid=%d req=%s k=%d   File \"/srv/app/views.py\", line %d, in handler_%d\n", a.worker, pid, req, i, 10*i, i)
+	}
+	fmt.Fprintf(&b, "TB w=%s pid=%d req=%s k=7 RuntimeError: boom\n", a.worker, pid, req)
+	out := os.Stderr
+	if q.Get("stream") == "stdout" {
+		out = os.Stdout
+	}
+	// One write(2): the pipe is blocking, so the kernel takes it all in one call.
+	a.printMu.Lock()
+	_, err = syscall.Write(int(out.Fd()), []byte(b.String()))
+	a.printMu.Unlock()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	fmt.Fprintf(w, "printed %d lines + 8 traceback lines pid=%d\n", n, pid)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		logf("testapp: encode: %v", err)
+	}
+}
+
+// interestingEnv returns the variables the tests check, as received.
+func interestingEnv() map[string]string {
+	env := map[string]string{}
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		for _, p := range []string{"SDLAUNCH_", "LISTEN_", "WATCHDOG_", "WERKZEUG_", "TESTAPP_"} {
+			if strings.HasPrefix(k, p) {
+				env[k] = v
+			}
+		}
+		if k == "NOTIFY_SOCKET" || k == "JOURNAL_STREAM" {
+			env[k] = v
+		}
+	}
+	return env
+}
+
+// listFDs lists /proc/self/fd with raw system calls only, so that calling it
+// first thing in main sees exactly the inherited descriptors (os.ReadDir
+// would start the runtime's poller and add its epoll and eventfd descriptors).
+func listFDs() []fdInfo {
+	dirfd, err := syscall.Open("/proc/self/fd", syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return []fdInfo{{FD: -1, Target: "error: " + err.Error()}}
+	}
+	defer syscall.Close(dirfd)
+	var names []string
+	buf := make([]byte, 8192)
+	for {
+		n, err := syscall.ReadDirent(dirfd, buf)
+		if err != nil {
+			return []fdInfo{{FD: -1, Target: "error: " + err.Error()}}
+		}
+		if n <= 0 {
+			break
+		}
+		_, _, names = syscall.ParseDirent(buf[:n], -1, names)
+	}
+	var out []fdInfo
+	for _, name := range names {
+		fd, err := strconv.Atoi(name)
+		if err != nil || fd == dirfd {
+			continue
+		}
+		info := fdInfo{FD: fd}
+		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil {
+			info.CloExec = flags&unix.FD_CLOEXEC != 0
+		}
+		lb := make([]byte, 256)
+		if n, err := syscall.Readlink("/proc/self/fd/"+name, lb); err == nil {
+			info.Target = string(lb[:n])
+		} else {
+			info.Target = "error: " + err.Error()
+		}
+		if strings.HasPrefix(info.Target, "socket:") {
+			describeSocket(fd, &info)
+		}
+		out = append(out, info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].FD < out[j].FD })
+	return out
+}
+
+func describeSocket(fd int, info *fdInfo) {
+	if sa, err := syscall.Getsockname(fd); err == nil {
+		switch sa := sa.(type) {
+		case *syscall.SockaddrInet4:
+			info.SockName = net.JoinHostPort(net.IP(sa.Addr[:]).String(), strconv.Itoa(sa.Port))
+		case *syscall.SockaddrInet6:
+			info.SockName = net.JoinHostPort(net.IP(sa.Addr[:]).String(), strconv.Itoa(sa.Port))
+		case *syscall.SockaddrUnix:
+			info.SockName = "unix:" + sa.Name
+		default:
+			info.SockName = fmt.Sprintf("%T", sa)
+		}
+	}
+	if t, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_TYPE); err == nil {
+		switch t {
+		case syscall.SOCK_STREAM:
+			info.SockType = "stream"
+		case syscall.SOCK_DGRAM:
+			info.SockType = "dgram"
+		case syscall.SOCK_SEQPACKET:
+			info.SockType = "seqpacket"
+		default:
+			info.SockType = strconv.Itoa(t)
+		}
+	}
+	if l, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ACCEPTCONN); err == nil {
+		info.Listen = l == 1
+	}
+}
+
+func spawnGrandchild() error {
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own executable: %w", err)
+	}
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), "TESTAPP_IS_GRANDCHILD=1", "TESTAPP_MODE=grandchild")
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	logf("testapp: pid=%d spawned grandchild pid=%d", os.Getpid(), cmd.Process.Pid)
+	go func() { _ = cmd.Wait() }()
+	return nil
+}
+
+// grandchild ignores the polite signals and waits forever: only a SIGKILL of
+// its process group gets rid of it.
+func grandchild() int {
+	signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	logf("testapp: grandchild pid=%d waiting forever", os.Getpid())
+	select {}
+}
+
+func sigName(s os.Signal) string {
+	switch s {
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGINT:
+		return "SIGINT"
+	}
+	return s.String()
+}
+
+func envOr(k, def string) string {
+	if v, ok := os.LookupEnv(k); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func logf(format string, a ...any) {
+	// One write per line so that lines are never torn by the runtime.
+	_, _ = os.Stderr.WriteString(fmt.Sprintf(format, a...) + "\n")
+}
