@@ -38,8 +38,11 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) tool staticcheck ./...
 
+# Restart/reload cost under load: supervisord + gunicorn (baseline) vs sdlaunch,
+# standalone and under systemd 252 in nspawn, as ratios. Needs root; ~3 min.
+BENCHFLAGS ?=
 bench: deps build
-	$(GO) run ./integration/bench
+	$(GO) run ./integration/bench -sdlaunch $(SDLAUNCH) $(BENCHFLAGS)
 
 # Debian packages the tests and benchmarks use (installed when missing, as root).
 deps:

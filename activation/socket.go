@@ -40,7 +40,12 @@ func (s *Socket) Close() error {
 	return err
 }
 
-func (s *Socket) String() string { return s.Name + " (" + s.Desc + ")" }
+func (s *Socket) String() string {
+	if s.Name == DefaultFDName {
+		return s.Desc
+	}
+	return s.Name + " (" + s.Desc + ")"
+}
 
 // CloseAll closes every socket, returning the first error.
 func CloseAll(socks []*Socket) error {
