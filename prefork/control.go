@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -18,9 +19,19 @@ import (
 // unix socket named after the launcher's pid; only root and the launcher's
 // own user may use it.
 
-// ControlSocketName is the control socket of the launcher with pid.
+// ControlSocketName is the control socket of the launcher with pid, as seen
+// from this process's pid namespace. Abstract sockets are scoped by network
+// namespace but pids by pid namespace: containers that share the host's
+// network (nspawn's default, --network=host) can run launchers with the same
+// pid, so the name carries the pid namespace too.
 func ControlSocketName(pid int) string {
-	return fmt.Sprintf("@sdlaunch/%d/control", pid)
+	var ns uint64
+	if fi, err := os.Stat("/proc/self/ns/pid"); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			ns = st.Ino
+		}
+	}
+	return fmt.Sprintf("@sdlaunch/%d/%d/control", ns, pid)
 }
 
 // WorkerInfo describes one worker for `sdlaunch status`.

@@ -178,12 +178,14 @@ func (m *Master) Run() error {
 	go m.signals(sigs)
 
 	if m.cfg.ControlSocket != "" {
-		l, err := listenControl(m.cfg.ControlSocket)
-		if err != nil {
-			return err
+		// Serving matters more than reload-wait and status: without the
+		// control socket, SIGHUP still reloads.
+		if l, err := listenControl(m.cfg.ControlSocket); err != nil {
+			m.log.Logf(prioWarning, "%v; reload-wait and status cannot reach this launcher (SIGHUP still reloads)", err)
+		} else {
+			defer l.Close()
+			go serveControl(l, m.requests, m.quit)
 		}
-		defer l.Close()
-		go serveControl(l, m.requests, m.quit)
 	}
 
 	socks := ""
