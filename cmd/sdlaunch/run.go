@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 	"time"
@@ -34,6 +35,11 @@ TTIN/TTOU one worker more/less.`,
 }
 
 func runAction(c *cli.Context) error {
+	// Go exits 2 on a panic or fatal error, and on SIGABRT (systemd's
+	// default WatchdogSignal); units reserve 2 for bad configuration
+	// (RestartPreventExitStatus=2 69). Die by the signal instead, after the
+	// stack dump, so systemd's Restart=on-failure applies.
+	debug.SetTraceback("crash")
 	cfg, err := launcherConfig(c, c.Args().Slice())
 	if err != nil {
 		return err
