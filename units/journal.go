@@ -3,10 +3,12 @@ package units
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -96,12 +98,17 @@ func Logs(ctx context.Context, opts LogOptions, stdout, stderr io.Writer) error 
 	return nil
 }
 
-// JournalTail returns the unit's journal lines since a moment (the start of
-// a failed job), at most n of them. journald receives service output
-// asynchronously, so an empty answer is retried for up to a second.
+// JournalTail returns the last n lines of the unit's journal since a moment
+// (the start of a failed job), oldest first. journald receives service
+// output asynchronously, so an answer of less than two entries is retried
+// for up to a second.
+//
+// journalctl --since with --lines prints the *first* n entries after the
+// moment, which cuts off the verdict at the end of a long job; --reverse
+// makes it take the last n, which are put back in order here.
 func JournalTail(ctx context.Context, unit string, user bool, since time.Time, n int) string {
-	args := []string{"--no-pager", "--output=short-precise", "--lines=" + strconv.Itoa(n),
-		"--since=@" + strconv.FormatInt(since.Unix(), 10)}
+	args := []string{"--no-pager", "--output=json", "--reverse", "--lines=" + strconv.Itoa(n),
+		fmt.Sprintf("--since=@%d.%06d", since.Unix(), since.Nanosecond()/1000)}
 	if user {
 		args = append(args, "--user", "--user-unit="+unit)
 	} else {
@@ -109,19 +116,79 @@ func JournalTail(ctx context.Context, unit string, user bool, since time.Time, n
 	}
 	deadline := time.Now().Add(time.Second)
 	for {
-		out, err := exec.CommandContext(ctx, "journalctl", args...).CombinedOutput()
-		text := string(bytes.TrimSpace(out))
+		cmd := exec.CommandContext(ctx, "journalctl", args...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
 		if err != nil {
-			return fmt.Sprintf("(journalctl %s: %v) %s", strings.Join(args, " "), err, text)
+			return fmt.Sprintf("(journalctl %s: %v) %s", strings.Join(args, " "), err, bytes.TrimSpace(stderr.Bytes()))
 		}
-		if strings.Count(text, "\n") > 0 || time.Now().After(deadline) || ctx.Err() != nil {
-			// one line is usually journalctl's "-- No entries --"
-			return text
+		lines := tailLines(out)
+		if len(lines) > 1 || time.Now().After(deadline) || ctx.Err() != nil {
+			if len(lines) == 0 {
+				return "-- No entries --"
+			}
+			return strings.Join(lines, "\n")
 		}
 		select {
 		case <-ctx.Done():
-			return text
+			return strings.Join(lines, "\n")
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// tailLines turns journalctl --output=json --reverse output into
+// "Jan 02 15:04:05.000000 ident[pid]: message" lines, oldest first.
+func tailLines(jsonOut []byte) []string {
+	var lines []string
+	for _, raw := range bytes.Split(jsonOut, []byte("\n")) {
+		if len(bytes.TrimSpace(raw)) == 0 {
+			continue
+		}
+		var e map[string]any
+		if err := json.Unmarshal(raw, &e); err != nil {
+			lines = append(lines, string(raw))
+			continue
+		}
+		field := func(keys ...string) string {
+			for _, k := range keys {
+				if v := journalField(e[k]); v != "" {
+					return v
+				}
+			}
+			return ""
+		}
+		ts := ""
+		if us, err := strconv.ParseInt(field("__REALTIME_TIMESTAMP"), 10, 64); err == nil {
+			ts = time.UnixMicro(us).Format("Jan 02 15:04:05.000000") + " "
+		}
+		ident := field("SYSLOG_IDENTIFIER", "_COMM")
+		if pid := field("SYSLOG_PID", "_PID"); pid != "" {
+			ident += "[" + pid + "]"
+		}
+		lines = append(lines, ts+ident+": "+field("MESSAGE"))
+	}
+	slices.Reverse(lines)
+	return lines
+}
+
+// journalField renders a journal JSON field value: a string, or an array of
+// byte values (journalctl's encoding of non-printable text).
+func journalField(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []any:
+		b := make([]byte, 0, len(x))
+		for _, c := range x {
+			f, ok := c.(float64)
+			if !ok {
+				return ""
+			}
+			b = append(b, byte(f))
+		}
+		return string(b)
+	}
+	return ""
 }

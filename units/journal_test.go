@@ -2,6 +2,7 @@ package units
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -29,5 +30,16 @@ func TestJournalArgs(t *testing.T) {
 		if _, err := JournalArgs(bad); err == nil || !IsValidation(err) {
 			t.Errorf("JournalArgs(%+v): %v, want a ValidationError", bad, err)
 		}
+	}
+}
+
+func TestTailLinesOldestFirst(t *testing.T) {
+	// journalctl --reverse: newest first; a byte-array MESSAGE; no SYSLOG_PID.
+	out := []byte(`{"__REALTIME_TIMESTAMP":"1700000002000000","SYSLOG_IDENTIFIER":"sdlaunch","SYSLOG_PID":"7","MESSAGE":"reload to generation 2 failed"}
+{"__REALTIME_TIMESTAMP":"1700000001000000","SYSLOG_IDENTIFIER":"app.sh","_PID":"7","MESSAGE":[98,97,100,7]}
+`)
+	got := tailLines(out)
+	if len(got) != 2 || !strings.HasSuffix(got[0], " app.sh[7]: bad\a") || !strings.HasSuffix(got[1], " sdlaunch[7]: reload to generation 2 failed") {
+		t.Errorf("tailLines = %q", got)
 	}
 }

@@ -87,5 +87,16 @@ func (m *Manager) Reload(ctx context.Context, name string) error {
 		return &StartError{Unit: service, Op: "reload", Err: fmt.Errorf("unit is %s (%s), not active", st.Active, st.Sub),
 			Journal: JournalTail(ctx, service, m.user, since.Add(-time.Minute), 20)}
 	}
-	return m.waitActive(ctx, "reload", m.reload, service, since)
+	err = m.waitActive(ctx, "reload", m.reload, service, since)
+	var se *StartError
+	if errors.As(err, &se) {
+		// The launcher's STATUS= says why it rolled back; a chatty app can
+		// push that line out of the journal tail.
+		if p, perr := m.conn.GetUnitTypePropertiesContext(ctx, service, "Service"); perr == nil {
+			if text, _ := p["StatusText"].(string); text != "" {
+				se.Err = fmt.Errorf("%w; launcher status: %s", se.Err, text)
+			}
+		}
+	}
+	return err
 }

@@ -183,7 +183,14 @@ func (a *App) renderService(sockets []string) (File, error) {
 		o("Service", "RestartPreventExitStatus", "2 69"),
 	)
 	if a.Watchdog > 0 {
-		opts = append(opts, o("Service", "WatchdogSec", fmtDur(a.Watchdog)))
+		opts = append(opts,
+			o("Service", "WatchdogSec", fmtDur(a.Watchdog)),
+			// Not the default SIGABRT: the Go runtime turns that into exit
+			// status 2, which RestartPreventExitStatus= reserves for bad
+			// configuration, so a watchdog failure would never be restarted.
+			// The workers die with the launcher (Pdeathsig).
+			o("Service", "WatchdogSignal", "SIGKILL"),
+		)
 	}
 	if !a.UserManager {
 		if a.RunAs == "" {

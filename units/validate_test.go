@@ -155,7 +155,7 @@ func TestServiceSemantics(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc := string(files[len(files)-1].Content)
-	for _, want := range []string{"TimeoutStopSec=35s\n", "TimeoutStartSec=150s\n", "WatchdogSec=10s\n", "Type=notify\n",
+	for _, want := range []string{"TimeoutStopSec=35s\n", "TimeoutStartSec=150s\n", "WatchdogSec=10s\n", "WatchdogSignal=SIGKILL\n", "Type=notify\n",
 		"ExecReload=/usr/bin/sdlaunch reload-wait $MAINPID\n", "RestartPreventExitStatus=2 69\n", "KillMode=mixed\n",
 		"NotifyAccess=main\n", "Restart=on-failure\n", "DynamicUser=yes\n", "MemoryDenyWriteExecute=yes\n"} {
 		if !strings.Contains(svc, want) {

@@ -55,8 +55,12 @@ restarted. On failure, prints the unit's last journal lines and exits 1.`,
 			Name:      "status",
 			Usage:     "show an app's unit states, main pid, the launcher's STATUS= and its workers",
 			ArgsUsage: "NAME",
-			Flags:     []cli.Flag{userFlag},
-			Action:    statusAction,
+			Description: `Exits 0 when the service is active (or reloading) and 3 when it is not
+(inactive, activating, deactivating or failed), like systemctl status, so
+scripts can test the exit status.`,
+			CustomHelpTemplate: cli.CommandHelpTemplate + "\n" + statusExitHelp + "\n",
+			Flags:              []cli.Flag{userFlag},
+			Action:             statusAction,
 		},
 		{
 			Name:      "logs",
@@ -146,6 +150,16 @@ func uninstallAction(c *cli.Context) error {
 	return opError(m.Uninstall(ctx, name, c.App.Writer))
 }
 
+// exitNotActive is what `systemctl status` exits with for a unit that is
+// not active (LSB: "program is not running").
+const exitNotActive = 3
+
+const statusExitHelp = `EXIT STATUS:
+   0   the service is active (or reloading)
+   1   unexpected error, or NAME is not installed
+   2   bad usage
+   3   the service is not active (inactive, activating, deactivating, failed), as with systemctl status`
+
 func statusAction(c *cli.Context) error {
 	name, err := nameArg(c)
 	if err != nil {
@@ -162,7 +176,14 @@ func statusAction(c *cli.Context) error {
 	if err != nil {
 		return opError(err)
 	}
-	return opError(st.Format(c.App.Writer))
+	if err := st.Format(c.App.Writer); err != nil {
+		return opError(err)
+	}
+	switch st.Service.ActiveState {
+	case "active", "reloading":
+		return nil
+	}
+	return &exitError{code: exitNotActive}
 }
 
 func logsAction(c *cli.Context) error {
