@@ -143,7 +143,9 @@ func TestUnitCommandsRefuseBadInput(t *testing.T) {
 }
 
 func TestInstallDryRunWritesNothing(t *testing.T) {
-	out, code, msg := runUnitCmd(t, "install", "--dry-run", "--sdlaunch-path", "/usr/bin/sdlaunch", "--systemd-version", "252", "--listen", "127.0.0.1:8000", "-w", "4",
+	// An explicit --chdir: the default (the working directory) may be under
+	// /tmp, which the hardened unit would hide, wherever CI checks us out.
+	out, code, msg := runUnitCmd(t, "install", "--dry-run", "--chdir", "/", "--sdlaunch-path", "/usr/bin/sdlaunch", "--systemd-version", "252", "--listen", "127.0.0.1:8000", "-w", "4",
 		"sdlaunch-dryrun-test", "--", "/bin/sh", "app.py")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, msg)
@@ -162,7 +164,7 @@ func TestInstallWithoutSystemd(t *testing.T) {
 	if _, err := os.Stat("/run/systemd/system"); err == nil {
 		t.Skip("systemd is running here; the container tests in integration/units cover install")
 	}
-	_, code, msg := runUnitCmd(t, "install", "--sdlaunch-path", "/usr/bin/sdlaunch", "--listen", "127.0.0.1:8000", "nosystemd", "--", "/bin/sh")
+	_, code, msg := runUnitCmd(t, "install", "--chdir", "/", "--sdlaunch-path", "/usr/bin/sdlaunch", "--listen", "127.0.0.1:8000", "nosystemd", "--", "/bin/sh")
 	if code != exitUnexpected || !strings.Contains(msg, "systemd is not running") || !strings.Contains(msg, "generate") {
 		t.Errorf("exit %d, %q; want 1 and a pointer to generate", code, msg)
 	}
