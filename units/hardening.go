@@ -23,16 +23,18 @@ import (
 // (the inherited sockets are INET; the launcher may accept on them) in
 // RestrictAddressFamilies=.
 
-// jitRuntimes are executables that generate machine code at run time and
+// jitRuntime reports executables that generate machine code at run time and
 // abort under MemoryDenyWriteExecute=yes (V8 in node/deno/bun, the JVM,
 // .NET, PyPy, LuaJIT, PHP's opcache JIT). CPython, Go, Ruby (without YJIT)
 // and Perl run fine with it, so default keeps it on for them: it blocks
 // the classic "write shellcode, jump to it" exploit step.
-var jitRuntimes = map[string]bool{
-	"node": true, "nodejs": true, "deno": true, "bun": true,
-	"java": true, "dotnet": true, "pypy": true, "pypy3": true,
-	"luajit": true, "php": true, "php-fpm": true, "beam.smp": true, "erl": true,
-	"elixir": true, "mono": true, "julia": true,
+func jitRuntime(base string) bool {
+	switch base {
+	case "node", "nodejs", "deno", "bun", "java", "dotnet", "pypy", "pypy3",
+		"luajit", "php", "php-fpm", "beam.smp", "erl", "elixir", "mono", "julia":
+		return true
+	}
+	return false
 }
 
 // needsJIT decides MemoryDenyWriteExecute= for JITAuto by the command's
@@ -49,7 +51,7 @@ func (a *App) needsJIT() bool {
 			continue
 		}
 		base := filepath.Base(w)
-		if jitRuntimes[base] || strings.HasPrefix(base, "node") || strings.HasPrefix(base, "java") || strings.HasPrefix(base, "php") {
+		if jitRuntime(base) || strings.HasPrefix(base, "node") || strings.HasPrefix(base, "java") || strings.HasPrefix(base, "php") {
 			return true
 		}
 		if base == "npm" || base == "npx" || base == "yarn" || base == "pnpm" {

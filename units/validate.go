@@ -133,7 +133,6 @@ var (
 
 func validUser(s string) bool { return len(s) <= 32 && userRe.MatchString(s) }
 
-var privateTmpDirs = []string{"/tmp", "/var/tmp"}
 
 func under(p, dir string) bool { return p == dir || strings.HasPrefix(p, dir+"/") }
 
@@ -253,7 +252,7 @@ func (a *App) validatePaths() error {
 			return invalidf("%s %q: whitespace at either end would be stripped by systemd", flag, p)
 		}
 		if a.hardening() != HardeningOff {
-			for _, d := range privateTmpDirs {
+			for _, d := range [...]string{"/tmp", "/var/tmp"} { // PrivateTmp= hides both
 				if under(filepath.Clean(p), d) {
 					return invalidf("%s %q is under %s, which the hardened unit replaces with a private, empty one; move the app or use --hardening=off", flag, p, d)
 				}
