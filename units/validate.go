@@ -133,7 +133,6 @@ var (
 
 func validUser(s string) bool { return len(s) <= 32 && userRe.MatchString(s) }
 
-
 func under(p, dir string) bool { return p == dir || strings.HasPrefix(p, dir+"/") }
 
 // Validate checks everything about the app before anything is written.
