@@ -46,6 +46,15 @@ func TestExampleApps(t *testing.T) {
 			want:    "hello from pid",
 		},
 		{
+			// The README's recipe: gunicorn imports the app before READY=1.
+			name:    "gunicorn-preload-notify",
+			dir:     "gunicorn",
+			tools:   [][2]string{{"/usr/bin/gunicorn", "gunicorn"}},
+			args:    []string{"--ready", "notify"},
+			command: []string{"/usr/bin/gunicorn", "--preload", "-w", "1", "app:app"},
+			want:    "hello from pid",
+		},
+		{
 			name:    "python-plain",
 			dir:     "python-plain",
 			tools:   [][2]string{{"/usr/bin/python3", "python3"}},
