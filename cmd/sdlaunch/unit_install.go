@@ -10,6 +10,20 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
+// renderFromFlags builds the app from the flags and renders its units;
+// every error is bad input (exit 2), and nothing has been written.
+func renderFromFlags(c *cli.Context, systemdVersion int) (*units.App, []units.File, error) {
+	app, err := appFromFlags(c, systemdVersion)
+	if err != nil {
+		return nil, nil, err
+	}
+	files, err := app.Render()
+	if err != nil {
+		return nil, nil, usageErrorf("%v", err)
+	}
+	return app, files, nil
+}
+
 func generateAction(c *cli.Context) error {
 	version := units.FallbackSystemdVersion
 	if !c.IsSet(flagSystemdVersion) {
@@ -17,13 +31,9 @@ func generateAction(c *cli.Context) error {
 			version = v
 		}
 	}
-	app, err := appFromFlags(c, version)
+	_, files, err := renderFromFlags(c, version)
 	if err != nil {
 		return err
-	}
-	files, err := app.Render()
-	if err != nil {
-		return usageErrorf("%v", err)
 	}
 	dir := c.String(flagOutput)
 	if dir == "" {
@@ -69,13 +79,9 @@ func installAction(c *cli.Context) error {
 			return &exitError{code: exitUnexpected, msg: err.Error()}
 		}
 	}
-	app, err := appFromFlags(c, version)
+	app, files, err := renderFromFlags(c, version)
 	if err != nil {
 		return err
-	}
-	files, err := app.Render()
-	if err != nil {
-		return usageErrorf("%v", err)
 	}
 	if c.Bool(flagDryRun) {
 		plan, err := units.Plan(dir, files, app.Name)

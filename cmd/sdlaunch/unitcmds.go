@@ -207,25 +207,15 @@ func logsAction(c *cli.Context) error {
 }
 
 func restartAction(c *cli.Context) error {
-	name, err := nameArg(c)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(c.Context, opTimeout())
-	defer cancel()
-	m, err := connect(ctx, c.Bool(flagUserManager))
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	if err := m.Restart(ctx, name); err != nil {
-		return opError(err)
-	}
-	fmt.Fprintf(c.App.Writer, "%s.service restarted and ready\n", name)
-	return nil
+	return jobAction(c, (*units.Manager).Restart, "restarted and ready")
 }
 
 func reloadAction(c *cli.Context) error {
+	return jobAction(c, (*units.Manager).Reload, "reloaded")
+}
+
+// jobAction runs one systemd job on NAME's service and waits for its result.
+func jobAction(c *cli.Context, job func(*units.Manager, context.Context, string) error, done string) error {
 	name, err := nameArg(c)
 	if err != nil {
 		return err
@@ -237,9 +227,9 @@ func reloadAction(c *cli.Context) error {
 		return err
 	}
 	defer m.Close()
-	if err := m.Reload(ctx, name); err != nil {
+	if err := job(m, ctx, name); err != nil {
 		return opError(err)
 	}
-	fmt.Fprintf(c.App.Writer, "%s.service reloaded\n", name)
+	fmt.Fprintf(c.App.Writer, "%s.service %s\n", name, done)
 	return nil
 }
