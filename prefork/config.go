@@ -53,6 +53,11 @@ type Config struct {
 	ReloadSurge     int           // 0: Workers
 	MaxLifetime     time.Duration // 0: never recycle
 
+	// Dir is each worker's working directory, resolved anew at every start:
+	// a deploy that flips a `current` symlink is picked up by the next
+	// reload ("" keeps the launcher's own).
+	Dir string
+
 	Sockets []*activation.Socket
 	Env     []string // the workers' base environment; launcher-only variables are stripped
 

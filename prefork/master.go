@@ -136,7 +136,7 @@ func New(cfg Config, stderr io.Writer) (*Master, error) {
 		lastGen:  1,
 		sp: &spawner{
 			exe: exe, command: cfg.Command, socks: cfg.Sockets, baseEnv: cfg.Env,
-			devnull: devnull, dir: dir, watchdog: cfg.WorkerWatchdog,
+			devnull: devnull, dir: dir, workDir: cfg.Dir, watchdog: cfg.WorkerWatchdog,
 		},
 	}
 	for i := 0; i < cfg.Workers; i++ {
@@ -340,7 +340,11 @@ func (m *Master) onExit(ev exitEvent, now time.Time) {
 		m.crashed(s, w, how, now)
 		return
 	}
-	m.bootFailed(s, w, isNext, how, now)
+	tail := w.fwd.lastLines()
+	if tail == "" {
+		tail = "(no output)"
+	}
+	m.bootFailed(s, isNext, w.id.String(), how, tail, now)
 }
 
 // crashed handles a serving worker that exited: restart with backoff.
@@ -365,22 +369,19 @@ func (m *Master) crashed(s *slot, w *worker, how string, now time.Time) {
 
 // bootFailed handles a worker that exited (or was killed) before it was
 // ready: retry with backoff, then halt with 69 (or roll back a reload).
-func (m *Master) bootFailed(s *slot, w *worker, isNext bool, how string, now time.Time) {
+func (m *Master) bootFailed(s *slot, isNext bool, who, how, tail string, now time.Time) {
 	fails, delay, at := &s.curFails, &s.curDelay, &s.curStartAt
 	if isNext {
 		fails, delay, at = &s.nextFails, &s.nextDelay, &s.nextAt
 	}
 	*fails++
-	tail := w.fwd.lastLines()
-	if tail == "" {
-		tail = "(no output)"
-	}
 	m.lastEvent = fmt.Sprintf("worker %d %s before ready", s.idx, how)
 	s.lastExit = how
 	if *fails < m.cfg.BootRetries {
 		m.log.Logf(prioWarning, "%s %s before it was ready (boot failure %d of %d), retrying in %s; last output: %s",
-			w.id, how, *fails, m.cfg.BootRetries, *delay, tail)
+			who, how, *fails, m.cfg.BootRetries, *delay, tail)
 		*at = now.Add(*delay)
+		m.at(*at) // the failure may come from within this reconcile pass
 		*delay = min(2**delay, m.cfg.BackoffMax)
 		return
 	}
@@ -403,6 +404,7 @@ func (m *Master) bootFailed(s *slot, w *worker, isNext bool, how string, now tim
 		m.log.Logf(prioErr, "worker %d cannot boot: %s; %s keep serving, retrying every %s", s.idx, reason, m.countText(), m.cfg.BackoffMax)
 		m.lastEvent = fmt.Sprintf("worker %d cannot boot (%s)", s.idx, how)
 		*at = now.Add(m.cfg.BackoffMax)
+		m.at(*at)
 	default:
 		m.log.Logf(prioErr, "workers could not boot: %s; stopping (exit status 69)", reason)
 		m.exitErr = &BootError{Msg: "workers could not boot: " + reason}

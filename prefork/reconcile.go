@@ -87,6 +87,9 @@ func (m *Master) deadlines(now time.Time) {
 // startWanted starts current workers and successors whose start time came.
 func (m *Master) startWanted(now time.Time) {
 	for _, s := range m.slots {
+		if m.stopping { // a boot failure just now may have begun a stop
+			return
+		}
 		if s.cur == nil {
 			if now.Before(s.curStartAt) {
 				m.at(s.curStartAt)
@@ -107,13 +110,9 @@ func (m *Master) startWanted(now time.Time) {
 func (m *Master) start(s *slot, gen int, isNext bool, now time.Time) *worker {
 	w, err := m.sp.spawn(s.idx, gen, m.log)
 	if err != nil {
-		m.log.Logf(prioErr, "%v; retrying in 1s", err)
-		if isNext {
-			s.nextAt = now.Add(time.Second)
-		} else {
-			s.curStartAt = now.Add(time.Second)
-		}
-		m.at(now.Add(time.Second))
+		// A worker that cannot even be started (its --chdir vanished in a
+		// bad deploy, the process table is full) has failed to boot.
+		m.bootFailed(s, isNext, fmt.Sprintf("worker %d (generation %d)", s.idx, gen), "could not be started", err.Error(), now)
 		return nil
 	}
 	w.started = now

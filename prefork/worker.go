@@ -57,6 +57,7 @@ type spawner struct {
 	baseEnv  []string
 	devnull  int
 	dir      string // private dir for worker notify sockets
+	workDir  string // the workers' working directory ("" for the launcher's)
 	watchdog time.Duration
 	seq      int
 }
@@ -92,6 +93,7 @@ func (sp *spawner) spawn(slot, gen int, sink *logSink) (*worker, error) {
 	}
 	files := append([]uintptr{uintptr(sp.devnull), wfd, wfd}, activation.ChildFDs(sp.socks)...)
 	pid, err := syscall.ForkExec(sp.exe, activation.ShimArgv(sp.exe, sp.command), &syscall.ProcAttr{
+		Dir:   sp.workDir,
 		Env:   env,
 		Files: files,
 		Sys: &syscall.SysProcAttr{

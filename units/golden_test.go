@@ -26,7 +26,7 @@ func goldenApps() map[string]*App {
 			Name:         "myapp",
 			Listen:       []string{"127.0.0.1:8000"},
 			SdlaunchPath: goldenSdlaunch,
-			RunArgs:      []string{"--workers=4"},
+			RunArgs:      []string{"--workers=4", "--chdir=/srv/myapp"}, // as install renders it
 			Command:      []string{"/usr/bin/python3", "app.py"},
 			Chdir:        "/srv/myapp",
 		}
@@ -43,7 +43,7 @@ func goldenApps() map[string]*App {
 			Name:         "shop-api",
 			Listen:       []string{"http=[::]:80", "http=127.0.0.1:8080", "admin=unix:/run/shop-api/admin.sock", ":9100"},
 			SdlaunchPath: goldenSdlaunch,
-			RunArgs:      []string{"--workers=8", "--ready=notify", "--stop-signal=INT", "--graceful-timeout=1m0s"},
+			RunArgs:      []string{"--workers=8", "--ready=notify", "--stop-signal=INT", "--graceful-timeout=1m0s", "--chdir=/srv/shop api"},
 			Launcher:     Launcher{GracefulTimeout: time.Minute, StopSignal: "INT"},
 			Command:      []string{"/usr/bin/gunicorn", "--worker-class=sync", "shop.wsgi:app"},
 			RunAs:        "www-data:www-data",

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -44,8 +46,8 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := exec.LookPath(cfg.Command[0]); err != nil {
-		return usageErrorf("COMMAND %q: %v", cfg.Command[0], errors.Unwrap(err))
+	if err := checkCommand(cfg.Command[0], cfg.Dir); err != nil {
+		return err
 	}
 	if err := activation.CloseOnExecFrom(activation.ListenFDsStart); err != nil {
 		return err
@@ -99,6 +101,7 @@ func launcherConfig(c *cli.Context, command []string) (prefork.Config, error) {
 		WorkerWatchdog:  c.Duration(flagWorkerWatchdog),
 		ReloadSurge:     c.Int(flagReloadSurge),
 		MaxLifetime:     c.Duration(flagMaxLifetime),
+		Dir:             c.String(flagChdir),
 	}
 	var err error
 	if cfg.Ready, err = prefork.ParseReadyMode(c.String(flagReady)); err != nil {
@@ -114,6 +117,24 @@ func launcherConfig(c *cli.Context, command []string) (prefork.Config, error) {
 		return cfg, usageErrorf("%v", err)
 	}
 	return cfg, nil
+}
+
+// checkCommand refuses a COMMAND the workers could not run: not in PATH, or
+// (a relative path) not in the workers' directory.
+func checkCommand(command, dir string) error {
+	if dir != "" {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return usageErrorf("--chdir %q: not a directory", dir)
+		}
+	}
+	p := command
+	if strings.Contains(p, "/") && !filepath.IsAbs(p) && dir != "" {
+		p = filepath.Join(dir, p)
+	}
+	if _, err := exec.LookPath(p); err != nil {
+		return usageErrorf("COMMAND %q: %v", command, errors.Unwrap(err))
+	}
+	return nil
 }
 
 // sockets takes systemd's sockets, or binds the --listen addresses.

@@ -26,6 +26,7 @@ const (
 	flagWorkerWatchdog  = "worker-watchdog"
 	flagReloadSurge     = "reload-surge"
 	flagMaxLifetime     = "max-lifetime"
+	flagChdir           = "chdir"
 )
 
 // Defaults that other commands (the unit generator) reason about.
@@ -56,6 +57,7 @@ func launcherFlags() []cli.Flag {
 		&cli.DurationFlag{Name: flagWorkerWatchdog, Usage: "give each worker WATCHDOG_USEC; kill and replace a worker that stops pinging (0: off)"},
 		&cli.IntFlag{Name: flagReloadSurge, Usage: "extra workers allowed during a reload roll", DefaultText: "--workers"},
 		&cli.DurationFlag{Name: flagMaxLifetime, Usage: "recycle workers after this age, plus up to 10% jitter (0: never)"},
+		&cli.StringFlag{Name: flagChdir, Usage: "start every worker in `DIR`, resolved anew at each start, so a deploy that flips a `current` symlink is picked up by the next reload", DefaultText: "the current directory"},
 	}
 }
 
@@ -65,7 +67,7 @@ func runArgs(c *cli.Context) []string {
 	var args []string
 	for _, f := range launcherFlags() {
 		name := f.Names()[0]
-		if !c.IsSet(name) {
+		if !c.IsSet(name) || name == flagChdir { // install passes --chdir made absolute
 			continue
 		}
 		var v string

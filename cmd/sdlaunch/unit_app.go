@@ -16,7 +16,6 @@ import (
 const (
 	flagUserManager     = "user"
 	flagRunAs           = "run-as"
-	flagChdir           = "chdir"
 	flagEnv             = "env"
 	flagEnvFile         = "env-file"
 	flagDescription     = "description"
@@ -48,7 +47,6 @@ func appFlags(install bool) []cli.Flag {
 	flags = append(flags,
 		&cli.BoolFlag{Name: flagUserManager, Usage: "units for the calling user's service manager (~/.config/systemd/user, systemctl --user)"},
 		&cli.StringFlag{Name: flagRunAs, Usage: "run the app as `USER[:GROUP]` (default: a transient DynamicUser=yes user)"},
-		&cli.StringFlag{Name: flagChdir, Usage: "working `DIR` of the app", DefaultText: "the current directory"},
 		&cli.StringSliceFlag{Name: flagEnv, Usage: "set `K=V` in the app's environment (repeatable)"},
 		&cli.StringFlag{Name: flagEnvFile, Usage: "read environment variables from `FILE` (EnvironmentFile=)"},
 		&cli.StringFlag{Name: flagDescription, Usage: "unit `TEXT` (Description=)"},
@@ -150,8 +148,10 @@ func appFromFlags(c *cli.Context, systemdVersion int) (*units.App, error) {
 		Name:         name,
 		Listen:       c.StringSlice(flagListen),
 		SdlaunchPath: sdlaunch,
-		RunArgs:      runArgs(c),
-		Command:      command,
+		// The workers re-resolve their directory at every start (a flipped
+		// `current` symlink); WorkingDirectory= alone is resolved once.
+		RunArgs: append(runArgs(c), "--"+flagChdir+"="+chdir),
+		Command: command,
 		Launcher: units.Launcher{
 			GracefulTimeout: c.Duration(flagGracefulTimeout),
 			StartTimeout:    c.Duration(flagStartTimeout),

@@ -45,7 +45,8 @@ func TestGenerateOutputDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"ExecStart=/usr/bin/sdlaunch run --workers=4 --stop-signal=int -- ",
+		// --chdir is carried too, so workers follow a flipped symlink.
+		"ExecStart=/usr/bin/sdlaunch run --workers=4 --stop-signal=int --chdir=/srv/myapp -- ",
 		` -c "echo $$HOME 100%%"` + "\n",
 		"Sockets=myapp.socket myapp-admin.socket\n",
 		`Environment="GREETING=hello world"` + "\n",
@@ -74,8 +75,9 @@ func TestGenerateStdoutAndDefaults(t *testing.T) {
 	}
 	self, _ := os.Executable()
 	self, _ = filepath.EvalSymlinks(self)
+	wd, _ := os.Getwd()
 	for _, want := range []string{"### myapp.socket\n", "ListenStream=8000\n", "### myapp.service\n", "Type=notify-reload\n",
-		"ExecStart=" + self + " run -- /bin/sh\n", "TimeoutStopSec=45s\n", "TimeoutStartSec=90s\n"} {
+		"ExecStart=" + self + " run --chdir=" + wd + " -- /bin/sh\n", "TimeoutStopSec=45s\n", "TimeoutStartSec=90s\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("generate output lacks %q:\n%s", want, out)
 		}

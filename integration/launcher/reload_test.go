@@ -489,3 +489,63 @@ func TestNoWorkerServingAndNoneBootsExits69(t *testing.T) {
 	}
 	l.waitStderr(0, `workers could not boot: .*broken deploy`, time.Second)
 }
+
+// A Capistrano-style deploy: releases in their own directories and a
+// `current` symlink flipped atomically. With --chdir current, each worker
+// start resolves the symlink anew, so a reload serves the new release (a
+// working directory resolved once, like WorkingDirectory= alone, would keep
+// serving the old one while the reload reported success), and a broken
+// release is rolled back.
+func TestReloadFollowsFlippedCurrentSymlink(t *testing.T) {
+	root := t.TempDir()
+	current := filepath.Join(root, "current")
+	release := func(name, version string) string {
+		dir := filepath.Join(root, "releases", name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		appScript(t, filepath.Join(dir, "app.sh"), version)
+		return dir
+	}
+	flip := func(dir string) {
+		tmp := current + ".new"
+		_ = os.Remove(tmp)
+		if err := os.Symlink(dir, tmp); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, current); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flip(release("r1", "1"))
+	port := freePort(t)
+	l := start(t, spec{
+		Args:    []string{"-w", "2", "--ready-after", "300ms", "--graceful-timeout", "5s", "--chdir", current, "-l", listenArg(port)},
+		Command: []string{"./app.sh"},
+		Dir:     current, // the launcher itself starts in release 1
+		Notify:  true,
+	})
+	l.notify.waitField(t, 0, "READY=1", 20*time.Second)
+	c := client(10 * time.Second)
+	expectGeneration(t, l, c, base(port), 2, "1", "1")
+
+	flip(release("r2", "2"))
+	if code, out := reloadWait(t, l.pid); code != 0 {
+		t.Fatalf("reload-wait after flipping to release 2: exit %d: %s", code, out)
+	}
+	expectGeneration(t, l, c, base(port), 2, "2", "2")
+
+	flip(release("r3", "broken"))
+	if code, out := reloadWait(t, l.pid); code == 0 {
+		t.Fatalf("reload-wait exit status 0 for a broken release: %s", out)
+	}
+	expectGeneration(t, l, c, base(port), 2, "2", "2")
+
+	// A release directory that vanished is a boot failure too: rolled back,
+	// not retried forever.
+	flip(filepath.Join(root, "releases", "missing"))
+	if code, out := reloadWait(t, l.pid); code == 0 {
+		t.Fatalf("reload-wait exit status 0 for a missing release directory: %s", out)
+	}
+	expectGeneration(t, l, c, base(port), 2, "2", "2")
+}

@@ -123,8 +123,8 @@ func TestUnitsInContainer(t *testing.T) {
 	})
 
 	t.Run("DryRunChangesNothing", func(t *testing.T) {
-		out := b.mustRun(sdl, "install", "--dry-run", "--listen", "127.0.0.1:8000", "-w", "4", "myapp", "--", "/usr/bin/python3", "app.py")
-		for _, want := range []string{"create /etc/systemd/system/myapp.socket", "ExecStart=" + sdl + " run --workers=4 -- /usr/bin/python3 app.py", "ExecReload=" + sdl + " reload-wait $MAINPID"} {
+		out := b.mustRun(sdl, "install", "--dry-run", "--chdir", "/", "--listen", "127.0.0.1:8000", "-w", "4", "myapp", "--", "/usr/bin/python3", "app.py")
+		for _, want := range []string{"create /etc/systemd/system/myapp.socket", "ExecStart=" + sdl + " run --workers=4 --chdir=/ -- /usr/bin/python3 app.py", "ExecReload=" + sdl + " reload-wait $MAINPID"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("dry run output lacks %q:\n%s", want, out)
 			}
