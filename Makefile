@@ -5,7 +5,7 @@ SDLAUNCH  := $(BIN)/sdlaunch
 PORT      ?= 8000
 WORKERS   ?= 4
 
-.PHONY: all build demo test test-unit integration lint bench measure deps clean
+.PHONY: all build demo test test-unit integration lint bench measure deps clean deb
 
 all: build
 
@@ -48,8 +48,12 @@ bench: deps build
 deps:
 	@scripts/deps.sh
 
+# The Debian package dist/sdlaunch_<version>_<arch>.deb (packaging/build-deb.sh).
+deb:
+	GO=$(GO) packaging/build-deb.sh dist
+
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) dist
 
 # Launcher numbers quoted in the issue notes: start -> READY=1, RSS, SIGKILL -> replacement.
 measure: build

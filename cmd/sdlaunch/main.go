@@ -34,6 +34,9 @@ func main() {
 		fmt.Fprintf(os.Stderr, "sdlaunch: %v\n", err)
 		os.Exit(127)
 	}
+	if ok, code := generated(os.Args, os.Stdout, os.Stderr); ok {
+		os.Exit(code)
+	}
 	os.Exit(run(os.Args))
 }
 
