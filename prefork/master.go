@@ -58,6 +58,7 @@ type Master struct {
 	stopSince time.Time
 
 	sdStatus     string
+	sdFailing    bool
 	nextPing     time.Time
 	quorumLost   time.Time
 	triggered    bool
@@ -193,7 +194,7 @@ func (m *Master) Run() error {
 		socks += " " + s.String()
 	}
 	m.log.Logf(prioInfo, "starting %d workers of %q on%s", len(m.slots), m.cfg.Command[0], socks)
-	_ = m.sd.send(fmt.Sprintf("STATUS=starting %d workers", len(m.slots)))
+	m.notify(fmt.Sprintf("STATUS=starting %d workers", len(m.slots)))
 	now := time.Now()
 	if m.cfg.Watchdog > 0 {
 		m.nextPing = now
@@ -507,7 +508,7 @@ func (m *Master) beginStop(now time.Time, fast bool) {
 	if !m.stopping {
 		m.stopping = true
 		m.stopSince = now
-		_ = m.sd.send("STOPPING=1", "STATUS=stopping: "+m.countText())
+		m.notify("STOPPING=1", "STATUS=stopping: "+m.countText())
 		m.failWaiters("launcher is stopping")
 	}
 	for _, w := range m.byPID {

@@ -26,7 +26,7 @@ func (m *Master) reconcile(now time.Time) {
 			m.readySent = true
 			m.log.Logf(prioInfo, "ready: %s", m.countText())
 			m.sdStatus = m.statusText()
-			_ = m.sd.send("READY=1", "STATUS="+m.sdStatus)
+			m.notify("READY=1", "STATUS="+m.sdStatus)
 		}
 	}
 	m.report(now)
@@ -171,7 +171,7 @@ func (m *Master) requestReload(reply chan string, now time.Time) {
 	m.rollFailNote = ""
 	m.log.Logf(prioInfo, "reloading: rolling generation %d (surge %d)", r.gen, m.cfg.surge(len(m.slots)))
 	m.sdStatus = fmt.Sprintf("reloading to generation %d", r.gen)
-	_ = m.sd.send("RELOADING=1", "MONOTONIC_USEC="+monotonicUsec(), "STATUS="+m.sdStatus)
+	m.notify("RELOADING=1", "MONOTONIC_USEC="+monotonicUsec(), "STATUS="+m.sdStatus)
 }
 
 func (m *Master) abandonSuccessor(s *slot, now time.Time) {
@@ -238,7 +238,7 @@ func (m *Master) finishRoll(now time.Time) {
 	m.servGen = r.gen
 	m.log.Logf(prioInfo, "reload done: generation %d ready in %s", r.gen, now.Sub(r.started).Round(time.Millisecond))
 	m.sdStatus = m.statusText()
-	_ = m.sd.send("READY=1", "STATUS="+m.sdStatus)
+	m.notify("READY=1", "STATUS="+m.sdStatus)
 	for _, c := range r.waiters {
 		c <- fmt.Sprintf("ok generation %d ready", r.gen)
 	}
@@ -258,7 +258,7 @@ func (m *Master) rollback(reason string, now time.Time) {
 	m.rollFailNote = fmt.Sprintf("reload to generation %d failed: %s", r.gen, reason)
 	m.log.Logf(prioErr, "%s; rolled back, generation %d keeps serving", m.rollFailNote, m.servGen)
 	m.sdStatus = m.statusText()
-	_ = m.sd.send("READY=1", "STATUS="+m.sdStatus)
+	m.notify("READY=1", "STATUS="+m.sdStatus)
 	for _, c := range r.waiters {
 		c <- "error: " + m.rollFailNote
 	}
@@ -318,13 +318,13 @@ func (m *Master) report(now time.Time) {
 	if m.readySent && !m.stopping && m.roll == nil {
 		if st := m.statusText(); st != m.sdStatus {
 			m.sdStatus = st
-			_ = m.sd.send("STATUS=" + st)
+			m.notify("STATUS=" + st)
 		}
 	}
 	if (!m.readySent || m.roll != nil) && m.progress && now.Sub(m.lastExtend) >= time.Second {
 		m.progress = false
 		m.lastExtend = now
-		_ = m.sd.send(fmt.Sprintf("EXTEND_TIMEOUT_USEC=%d", m.pendingBoot(now).Microseconds()))
+		m.notify(fmt.Sprintf("EXTEND_TIMEOUT_USEC=%d", m.pendingBoot(now).Microseconds()))
 	}
 	if m.cfg.Watchdog <= 0 {
 		return
@@ -340,14 +340,14 @@ func (m *Master) report(now time.Time) {
 		if t := m.quorumLost.Add(m.cfg.Watchdog); !now.Before(t) {
 			m.triggered = true
 			m.log.Logf(prioErr, "watchdog: %s for %s; sending WATCHDOG=trigger", m.countText(), m.cfg.Watchdog)
-			_ = m.sd.send("WATCHDOG=trigger")
+			m.notify("WATCHDOG=trigger")
 		} else {
 			m.at(t)
 		}
 	}
 	if !now.Before(m.nextPing) {
 		if quorum {
-			_ = m.sd.send("WATCHDOG=1")
+			m.notify("WATCHDOG=1")
 		}
 		m.nextPing = now.Add(m.cfg.Watchdog / 2)
 	}

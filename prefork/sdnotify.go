@@ -1,6 +1,7 @@
 package prefork
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -45,5 +46,24 @@ func (n *notifier) send(lines ...string) error {
 func (n *notifier) close() {
 	if n != nil {
 		unix.Close(n.fd)
+	}
+}
+
+// notify sends one datagram to systemd. A failure is logged when it starts
+// and when it ends, not for every message: systemd waiting for a READY=1
+// that cannot arrive must not be a silent mystery.
+func (m *Master) notify(lines ...string) {
+	err := m.sd.send(lines...)
+	switch {
+	case err != nil && !m.sdFailing:
+		m.sdFailing = true
+		cause := err
+		if u := errors.Unwrap(err); u != nil {
+			cause = u
+		}
+		m.log.Logf(prioErr, "cannot reach systemd's NOTIFY_SOCKET %s (%v): systemd will not see readiness, status or watchdog pings", m.cfg.NotifySocket, cause)
+	case err == nil && m.sdFailing:
+		m.sdFailing = false
+		m.log.Logf(prioNotice, "systemd's NOTIFY_SOCKET reachable again")
 	}
 }

@@ -165,3 +165,18 @@ func TestNotifyStatusCountsRestarts(t *testing.T) {
 		t.Errorf(`no STATUS= back at "2/2" after the replacement became ready`)
 	}
 }
+
+// A NOTIFY_SOCKET the launcher cannot reach is said out loud (systemd would
+// otherwise wait for a READY=1 that never arrives, with no clue why), and
+// serving goes on.
+func TestUnreachableNotifySocketIsLogged(t *testing.T) {
+	port := freePort(t)
+	l := start(t, spec{
+		Args: []string{"-w", "1", "--ready-after", "200ms", "-l", listenArg(port)},
+		Env:  []string{"NOTIFY_SOCKET=" + filepath.Join(t.TempDir(), "missing.sock")},
+	})
+	l.waitStderr(0, `^sdlaunch: cannot reach systemd's NOTIFY_SOCKET .*missing\.sock`, 10*time.Second)
+	c := client(10 * time.Second)
+	waitServing(t, c, base(port)+"/pid", 20*time.Second)
+	l.waitStderr(0, `^sdlaunch: ready: 1/1 ready`, 10*time.Second)
+}
