@@ -80,6 +80,17 @@ func goldenApps() map[string]*App {
 			Hardening:    HardeningOff,
 			TimeoutStop:  90 * time.Second,
 		},
+		// --user with the default profile (see hardening.go); run against a
+		// real user manager by integration/units/user_test.go.
+		"user-manager": {
+			Name:         "devapp",
+			Listen:       []string{"127.0.0.1:5000"},
+			SdlaunchPath: goldenSdlaunch,
+			RunArgs:      []string{"--workers=2", "--chdir=/home/dev/app"},
+			Command:      []string{"/usr/bin/python3", "-m", "flask", "run"},
+			Chdir:        "/home/dev/app",
+			UserManager:  true,
+		},
 		"quoting": {
 			Name:         "odd.name_1",
 			Listen:       []string{"8000"},

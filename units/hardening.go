@@ -6,7 +6,7 @@ import (
 )
 
 // Sandboxing profiles, measured with `systemd-analyze security --offline=yes`
-// on systemd 252 (see hardening_test.go for the thresholds):
+// on systemd 252 (see security_test.go for the thresholds):
 //
 //   - default (≤ 2.0): everything an ordinary web app does not need is off,
 //     while it may still make outbound connections (databases, APIs), read
@@ -22,6 +22,39 @@ import (
 // Both profiles keep AF_UNIX (journald, sd_notify), AF_INET and AF_INET6
 // (the inherited sockets are INET; the launcher may accept on them) in
 // RestrictAddressFamilies=.
+//
+// Units for the user's service manager (--user) get the same profiles with
+// three changes, found by running them under systemd 252's user manager
+// (integration/units/user_test.go); each one otherwise fails the start:
+//
+//   - PrivateUsers=yes is required, not optional: an unprivileged manager can
+//     set up the mount namespace (ProtectSystem=, PrivateTmp=, ...) and drop
+//     the bounding set only inside a user namespace of its own
+//     (systemd.exec(5): "only available ... in per-user instances of the
+//     service manager when PrivateUsers= is enabled"). Without it the start
+//     fails with 218/CAPABILITIES. The app still runs as the user's uid.
+//   - ProtectHome=read-only, never yes: the user manager's notify socket
+//     ($XDG_RUNTIME_DIR/systemd/notify) is under /run/user, which
+//     ProtectHome=yes hides: READY=1 never arrives and the start times out.
+//   - no ProtectKernelLogs=: masking /proc/kmsg from the service's user
+//     namespace fails the start with 226/NAMESPACE ("Failed to mount
+//     .../inaccessible/fifo to .../proc/kmsg") in systemd-nspawn, where
+//     /proc/kmsg is itself an over-mount (not tried outside a container).
+//     An unprivileged app cannot read the kernel log anyway: /proc/kmsg is
+//     root's, and with kernel.dmesg_restrict=1 (Debian's default) syslog(2)
+//     and /dev/kmsg need CAP_SYSLOG, which the app does not have.
+//
+// ProtectHostname= is skipped (with a notice) where the manager may not
+// create a UTS namespace, as in containers.
+//
+// strict is refused for the user manager of systemd < 253 (see
+// checkProfileForManager): the service runs in a private network namespace
+// owned by the user namespace of its main process; ExecReload= (sdlaunch
+// reload-wait, needed before Type=notify-reload) gets a user namespace of
+// its own, cannot join that network namespace ("PrivateNetwork=yes is
+// configured, but network namespace setup failed, ignoring: Operation not
+// permitted") and so cannot reach the launcher's abstract control socket:
+// every reload of a healthy app would fail.
 
 // jitRuntime reports executables that generate machine code at run time and
 // abort under MemoryDenyWriteExecute=yes (V8 in node/deno/bun, the JVM,
@@ -66,8 +99,12 @@ func (a *App) needsJIT() bool {
 
 // protectHome picks ProtectHome=: "yes" hides /home, /root and /run/user,
 // so an app (or its working directory, or sdlaunch) living there gets
-// "read-only" instead.
+// "read-only" instead, as does every unit of the user manager (its notify
+// socket is in /run/user).
 func (a *App) protectHome() string {
+	if a.UserManager {
+		return "read-only"
+	}
 	paths := []string{a.Chdir, a.SdlaunchPath, a.EnvFile}
 	paths = append(paths, a.Command...)
 	for _, p := range paths {
@@ -129,19 +166,18 @@ func (a *App) hardeningOptions() [][2]string {
 		{"RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6"},
 	}
 	if a.UserManager {
-		// An unprivileged user manager has no capabilities to drop and
-		// decides PrivateUsers= itself (it implies it for the mount
-		// sandboxing above); setting them would fail the start.
+		// See the top of this file: /proc/kmsg cannot be masked from the
+		// user manager's user namespace in a container.
 		kept := opts[:0]
 		for _, o := range opts {
-			if o[0] != "CapabilityBoundingSet" && o[0] != "AmbientCapabilities" {
+			if o[0] != "ProtectKernelLogs" {
 				kept = append(kept, o)
 			}
 		}
 		opts = kept
-	} else {
-		opts = append(opts, [2]string{"PrivateUsers", "yes"})
 	}
+	// For the user manager this is what makes the rest work at all.
+	opts = append(opts, [2]string{"PrivateUsers", "yes"})
 	if h == HardeningStrict {
 		opts = append(opts,
 			[2]string{"PrivateNetwork", "yes"},
@@ -149,4 +185,14 @@ func (a *App) hardeningOptions() [][2]string {
 		)
 	}
 	return opts
+}
+
+// checkProfileForManager refuses profiles the target manager cannot run
+// (see the top of this file).
+func (a *App) checkProfileForManager() error {
+	if a.UserManager && a.hardening() == HardeningStrict && a.systemdVersion() < MinNotifyReloadVersion {
+		return invalidf("--hardening=strict with --user needs systemd %d or later: systemd %d's user manager cannot run ExecReload= in the app's private network namespace, so every reload would fail; use --hardening=default, or the system manager",
+			MinNotifyReloadVersion, a.systemdVersion())
+	}
+	return nil
 }

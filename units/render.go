@@ -25,6 +25,11 @@ func (a *App) Render() ([]File, error) {
 	if err := a.Validate(); err != nil {
 		return nil, err
 	}
+	// Depends on the detected systemd version, which Validate cannot know
+	// yet when install checks the flags before connecting.
+	if err := a.checkProfileForManager(); err != nil {
+		return nil, err
+	}
 	groups, err := ParseListeners(a.Name, a.Listen)
 	if err != nil {
 		return nil, invalidf("%v", err)

@@ -1,6 +1,7 @@
 package units
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -21,11 +22,16 @@ func securityScore(t *testing.T, app *App) float64 {
 	}
 	dir := writeForVerify(t, files)
 	args := []string{"security", "--offline=yes", "--no-pager"}
+	env := os.Environ()
 	if app.UserManager {
+		// the user scope needs a runtime directory, even offline
 		args = append(args, "--user")
+		env = append(env, "XDG_RUNTIME_DIR="+t.TempDir())
 	}
 	args = append(args, filepath.Join(dir, app.ServiceName()))
-	out, err := exec.Command(analyze, args...).CombinedOutput()
+	cmd := exec.Command(analyze, args...)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("systemd-analyze %v: %v\n%s", args, err, out)
 	}
@@ -51,6 +57,7 @@ func TestSecurityScores(t *testing.T) {
 		{"node-jit", 2.0},       // MemoryDenyWriteExecute=no for V8
 		{"gunicorn-named", 2.0}, // a fixed User= instead of DynamicUser=
 		{"quoting", 2.0},
+		{"user-manager", 2.0}, // --user: PrivateUsers=yes, ProtectHome=read-only, no ProtectKernelLogs=
 	}
 	for _, c := range cases {
 		score := securityScore(t, apps[c.golden])
