@@ -136,6 +136,13 @@ func opError(err error) error {
 func opTimeout() time.Duration { return 10 * time.Minute }
 
 func uninstallAction(c *cli.Context) error {
+	return onApp(c, func(ctx context.Context, m *units.Manager, name string) error {
+		return opError(m.Uninstall(ctx, name, c.App.Writer))
+	})
+}
+
+// onApp connects to the service manager and runs op on the app NAME.
+func onApp(c *cli.Context, op func(context.Context, *units.Manager, string) error) error {
 	name, err := nameArg(c)
 	if err != nil {
 		return err
@@ -147,7 +154,7 @@ func uninstallAction(c *cli.Context) error {
 		return err
 	}
 	defer m.Close()
-	return opError(m.Uninstall(ctx, name, c.App.Writer))
+	return op(ctx, m, name)
 }
 
 // exitNotActive is what `systemctl status` exits with for a unit that is
@@ -216,20 +223,11 @@ func reloadAction(c *cli.Context) error {
 
 // jobAction runs one systemd job on NAME's service and waits for its result.
 func jobAction(c *cli.Context, job func(*units.Manager, context.Context, string) error, done string) error {
-	name, err := nameArg(c)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(c.Context, opTimeout())
-	defer cancel()
-	m, err := connect(ctx, c.Bool(flagUserManager))
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	if err := job(m, ctx, name); err != nil {
-		return opError(err)
-	}
-	fmt.Fprintf(c.App.Writer, "%s.service %s\n", name, done)
-	return nil
+	return onApp(c, func(ctx context.Context, m *units.Manager, name string) error {
+		if err := job(m, ctx, name); err != nil {
+			return opError(err)
+		}
+		fmt.Fprintf(c.App.Writer, "%s.service %s\n", name, done)
+		return nil
+	})
 }
