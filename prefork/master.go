@@ -326,6 +326,9 @@ func (m *Master) onExit(ev exitEvent, now time.Time) {
 	case <-time.After(tailWait):
 	}
 	how := exitText(ev.status)
+	if w.errno != "" { // the worker's own last word, sd_notify ERRNO=
+		how += " (ERRNO=" + w.errno + ")"
+	}
 	s, isNext := m.find(w)
 	if s == nil || m.stopping {
 		m.log.Logf(prioInfo, "%s %s", w.id, how)

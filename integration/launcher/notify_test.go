@@ -180,3 +180,23 @@ func TestUnreachableNotifySocketIsLogged(t *testing.T) {
 	waitServing(t, c, base(port)+"/pid", 20*time.Second)
 	l.waitStderr(0, `^sdlaunch: ready: 1/1 ready`, 10*time.Second)
 }
+
+// A worker's ERRNO= (its own last word over sd_notify) is carried into the
+// launcher's report of its exit.
+func TestWorkerErrnoIsReported(t *testing.T) {
+	requireTool(t, "/usr/bin/python3", "python3")
+	port := freePort(t)
+	script := `import os, socket, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.sendto(b"ERRNO=111\nSTATUS=database refused", os.environ["NOTIFY_SOCKET"])
+time.sleep(0.2)
+raise SystemExit(3)`
+	l := start(t, spec{
+		Args:    []string{"-w", "1", "--ready", "notify", "--boot-retries", "1", "-l", listenArg(port)},
+		Command: []string{"/usr/bin/python3", "-c", script},
+	})
+	if code := l.waitExit(20 * time.Second); code != 69 {
+		t.Fatalf("exit status %d, want 69", code)
+	}
+	l.waitStderr(0, `^sdlaunch: workers could not boot: worker 0 exited with status 3 \(ERRNO=111\)`, time.Second)
+}
