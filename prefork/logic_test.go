@@ -37,8 +37,8 @@ func TestParseNotify(t *testing.T) {
 	if m.fields["READY"] != "1" || m.fields["STATUS"] != "up: a=b" || m.fields["EXTEND_TIMEOUT_USEC"] != "5000000" {
 		t.Fatalf("fields = %v", m.fields)
 	}
-	if _, ok := m.fields["bogus"]; ok || len(m.order) != 3 {
-		t.Fatalf("order = %v, fields = %v", m.order, m.fields)
+	if _, ok := m.fields["bogus"]; ok || len(m.fields) != 3 {
+		t.Fatalf("fields = %v, want exactly READY, STATUS and EXTEND_TIMEOUT_USEC", m.fields)
 	}
 	if v, ok := parseUsec("-1"); ok {
 		t.Errorf("parseUsec(-1) = %d, ok", v)

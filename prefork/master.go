@@ -8,9 +8,11 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/journal"
 	"golang.org/x/sys/unix"
 )
 
@@ -152,7 +154,7 @@ func newSlot(idx, gen int) *slot {
 
 // Logf logs a launcher message through the master's sink.
 func (m *Master) Logf(prio int, format string, a ...any) {
-	m.log.Logf(journalPrio(prio), format, a...)
+	m.log.Logf(journal.Priority(prio), format, a...)
 }
 
 // Run supervises workers until a stop signal, or until workers cannot boot.
@@ -603,7 +605,7 @@ func children() []int {
 			continue
 		}
 		var pid int
-		for _, f := range splitFields(string(b)) {
+		for _, f := range strings.Fields(string(b)) {
 			if _, err := fmt.Sscan(f, &pid); err == nil {
 				pids = append(pids, pid)
 			}

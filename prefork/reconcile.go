@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/coreos/go-systemd/v22/journal"
 	"golang.org/x/sys/unix"
 )
 
@@ -406,7 +405,3 @@ func monotonicUsec() string {
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	return fmt.Sprintf("%d", ts.Nano()/1000)
 }
-
-func journalPrio(p int) journal.Priority { return journal.Priority(p) }
-
-func splitFields(s string) []string { return strings.Fields(s) }

@@ -49,7 +49,6 @@ func listenWorkerNotify(dir string, slot, seq int) (*workerNotify, error) {
 type notifyMsg struct {
 	id     *workerID
 	fields map[string]string
-	order  []string
 }
 
 // serve reads datagrams until the socket is closed and hands accepted ones
@@ -111,9 +110,6 @@ func parseNotify(id *workerID, b []byte) notifyMsg {
 		k, v, ok := strings.Cut(line, "=")
 		if !ok || k == "" {
 			continue
-		}
-		if _, dup := m.fields[k]; !dup {
-			m.order = append(m.order, k)
 		}
 		m.fields[k] = v
 	}
