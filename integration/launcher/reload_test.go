@@ -131,18 +131,8 @@ func expectGeneration(t *testing.T, l *launcher, c *http.Client, url string, n i
 // failed requests; RELOADING=1 carries MONOTONIC_USEC= in the same
 // datagram and READY=1 follows.
 func TestReloadUnderLoadZeroFailures(t *testing.T) {
-	port := freePort(t)
-	script := filepath.Join(t.TempDir(), "app.sh")
-	appScript(t, script, "1")
-	l := start(t, spec{
-		Args:    []string{"-w", "2", "--ready-after", "300ms", "--graceful-timeout", "10s", "-l", listenArg(port)},
-		Command: []string{script},
-		Notify:  true,
-	})
+	l, script, port, ri, c, old := startScripted(t, "-w", "2", "--ready-after", "300ms", "--graceful-timeout", "10s")
 	n := l.notify
-	ri, _ := n.waitField(t, 0, "READY=1", 20*time.Second)
-	c := client(10 * time.Second)
-	old := expectGeneration(t, l, c, base(port), 2, "1", "1")
 
 	ld := startLoad(c, base(port)+"/pid", 4)
 	waitUntil(t, 5*time.Second, "load runs", func() bool { return ld.ok.Load() > 20 })
@@ -185,18 +175,8 @@ func TestReloadUnderLoadZeroFailures(t *testing.T) {
 // non-zero, READY=1 comes back with a STATUS= saying the reload failed, and
 // the service stays up; a fixed deploy then reloads fine.
 func TestReloadToBrokenCommandRollsBack(t *testing.T) {
-	port := freePort(t)
-	script := filepath.Join(t.TempDir(), "app.sh")
-	appScript(t, script, "1")
-	l := start(t, spec{
-		Args:    []string{"-w", "2", "--ready-after", "300ms", "--boot-retries", "2", "--graceful-timeout", "10s", "-l", listenArg(port)},
-		Command: []string{script},
-		Notify:  true,
-	})
+	l, script, port, ri, c, old := startScripted(t, "-w", "2", "--ready-after", "300ms", "--boot-retries", "2", "--graceful-timeout", "10s")
 	n := l.notify
-	ri, _ := n.waitField(t, 0, "READY=1", 20*time.Second)
-	c := client(10 * time.Second)
-	old := expectGeneration(t, l, c, base(port), 2, "1", "1")
 	ld := startLoad(c, base(port)+"/pid", 4)
 	waitUntil(t, 5*time.Second, "load runs", func() bool { return ld.ok.Load() > 20 })
 
@@ -420,17 +400,7 @@ func TestScaleUpDuringReloadEndsInNewGeneration(t *testing.T) {
 // backoff, but exiting 69 would make systemd give up on a service that is
 // serving).
 func TestCrashAfterRollbackKeepsServiceUp(t *testing.T) {
-	port := freePort(t)
-	script := filepath.Join(t.TempDir(), "app.sh")
-	appScript(t, script, "1")
-	l := start(t, spec{
-		Args:    []string{"-w", "2", "--ready-after", "300ms", "--boot-retries", "2", "--backoff-max", "400ms", "--graceful-timeout", "5s", "-l", listenArg(port)},
-		Command: []string{script},
-		Notify:  true,
-	})
-	l.notify.waitField(t, 0, "READY=1", 20*time.Second)
-	c := client(10 * time.Second)
-	old := expectGeneration(t, l, c, base(port), 2, "1", "1")
+	l, script, port, _, c, old := startScripted(t, "-w", "2", "--ready-after", "300ms", "--boot-retries", "2", "--backoff-max", "400ms", "--graceful-timeout", "5s")
 	appScript(t, script, "broken")
 	if code, out := reloadWait(t, l.pid); code == 0 {
 		t.Fatalf("reload-wait exit status 0 for a broken deploy: %s", out)
@@ -467,17 +437,7 @@ func TestCrashAfterRollbackKeepsServiceUp(t *testing.T) {
 // serves at all and none can boot, the launcher still gives up with 69
 // instead of respawning forever.
 func TestNoWorkerServingAndNoneBootsExits69(t *testing.T) {
-	port := freePort(t)
-	script := filepath.Join(t.TempDir(), "app.sh")
-	appScript(t, script, "1")
-	l := start(t, spec{
-		Args:    []string{"-w", "2", "--ready-after", "300ms", "--boot-retries", "2", "--backoff-max", "400ms", "--graceful-timeout", "5s", "-l", listenArg(port)},
-		Command: []string{script},
-		Notify:  true,
-	})
-	l.notify.waitField(t, 0, "READY=1", 20*time.Second)
-	c := client(10 * time.Second)
-	old := expectGeneration(t, l, c, base(port), 2, "1", "1")
+	l, script, _, _, _, old := startScripted(t, "-w", "2", "--ready-after", "300ms", "--boot-retries", "2", "--backoff-max", "400ms", "--graceful-timeout", "5s")
 	appScript(t, script, "broken")
 	for _, p := range old {
 		if err := syscall.Kill(p, syscall.SIGKILL); err != nil {
@@ -548,4 +508,21 @@ func TestReloadFollowsFlippedCurrentSymlink(t *testing.T) {
 		t.Fatalf("reload-wait exit status 0 for a missing release directory: %s", out)
 	}
 	expectGeneration(t, l, c, base(port), 2, "2", "2")
+}
+
+// startScripted starts a launcher (options args, then -l on a free port)
+// whose command is a versioned app script at version "1", with a test
+// NOTIFY_SOCKET, and waits for READY=1 and both workers of generation 1. It
+// returns the script to redeploy, the port, the index of READY=1, a client
+// and the first workers' pids.
+func startScripted(t *testing.T, args ...string) (l *launcher, script string, port, ready int, c *http.Client, pids []int) {
+	t.Helper()
+	port = freePort(t)
+	script = filepath.Join(t.TempDir(), "app.sh")
+	appScript(t, script, "1")
+	l = start(t, spec{Args: append(args, "-l", listenArg(port)), Command: []string{script}, Notify: true})
+	ready, _ = l.notify.waitField(t, 0, "READY=1", 20*time.Second)
+	c = client(10 * time.Second)
+	pids = expectGeneration(t, l, c, base(port), 2, "1", "1")
+	return l, script, port, ready, c, pids
 }
