@@ -206,8 +206,7 @@ func TestBootFailureExits69(t *testing.T) {
 	if attempts < 3 || attempts > 2*3 {
 		t.Errorf("%d boot attempts, want between 3 (--boot-retries) and 6 (--boot-retries per slot)", attempts)
 	}
-	assertNoLeftovers(t, l.id, 5*time.Second)
-	waitUntil(t, 5*time.Second, "the port is free", func() bool { return portFree(port) })
+	assertGone(t, l, port)
 }
 
 // A worker that crashes after it became ready is replaced (with backoff) and
@@ -284,8 +283,7 @@ func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 		t.Errorf("%d workers got SIGTERM, want 2 (the default --stop-signal)", stopped)
 	}
 	l.notify.waitField(t, 0, "STOPPING=1", 5*time.Second)
-	assertNoLeftovers(t, l.id, 5*time.Second)
-	waitUntil(t, 5*time.Second, "the port is free", func() bool { return portFree(port) })
+	assertGone(t, l, port)
 }
 
 // --stop-signal INT reaches the workers as SIGINT (the Flask dev server's
@@ -387,8 +385,7 @@ func TestSIGQUITFastStop(t *testing.T) {
 	if err := <-res; err == nil {
 		t.Errorf("the 20s request completed: SIGQUIT waited for it")
 	}
-	assertNoLeftovers(t, l.id, 5*time.Second)
-	waitUntil(t, 5*time.Second, "the port is free", func() bool { return portFree(port) })
+	assertGone(t, l, port)
 }
 
 // Workers that ignore the stop signal are SIGKILLed after --graceful-timeout;
@@ -413,8 +410,7 @@ func TestGracefulTimeoutEscalatesToSIGKILL(t *testing.T) {
 	if elapsed > 6*time.Second {
 		t.Errorf("exited after %s, want about --graceful-timeout 1s", elapsed)
 	}
-	assertNoLeftovers(t, l.id, 5*time.Second)
-	waitUntil(t, 5*time.Second, "the port is free", func() bool { return portFree(port) })
+	assertGone(t, l, port)
 }
 
 // A grandchild in a worker's process group that ignores SIGTERM (seed 000's
@@ -434,8 +430,7 @@ func TestStopKillsGrandchildren(t *testing.T) {
 	if code := l.waitExit(15 * time.Second); code != 0 {
 		t.Errorf("exit status %d, want 0", code)
 	}
-	assertNoLeftovers(t, l.id, 5*time.Second)
-	waitUntil(t, 5*time.Second, "the port is free", func() bool { return portFree(port) })
+	assertGone(t, l, port)
 }
 
 // SIGKILL of the launcher takes the workers down too (Pdeathsig) and frees
@@ -451,8 +446,7 @@ func TestLauncherSIGKILLKillsWorkers(t *testing.T) {
 	if !pollUntil(5*time.Second, func() bool { return !alive(workers[0]) && !alive(workers[1]) }) {
 		t.Errorf("workers %v survived the launcher's SIGKILL", workers)
 	}
-	assertNoLeftovers(t, l.id, 5*time.Second)
-	waitUntil(t, 5*time.Second, "the port is free", func() bool { return portFree(port) })
+	assertGone(t, l, port)
 }
 
 // Workers inherit fds 0, 1, 2 and the sockets as 3, 4, ... and nothing else
@@ -598,8 +592,7 @@ func TestInheritedSocketsFromSystemdSocketActivate(t *testing.T) {
 	if code := l.waitExit(15 * time.Second); code != 0 {
 		t.Errorf("exit status %d, want 0", code)
 	}
-	assertNoLeftovers(t, l.id, 5*time.Second)
-	waitUntil(t, 5*time.Second, "the inherited port is free", func() bool { return portFree(port) })
+	assertGone(t, l, port)
 }
 
 // Notify messages arrive in order on the launcher's NOTIFY_SOCKET: READY=1

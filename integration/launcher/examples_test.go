@@ -107,8 +107,7 @@ func TestExampleApps(t *testing.T) {
 			if code := l.waitExit(20 * time.Second); code != 0 {
 				t.Errorf("exit status %d after SIGTERM, want 0", code)
 			}
-			assertNoLeftovers(t, l.id, 5*time.Second)
-			waitUntil(t, 5*time.Second, "the port is free", func() bool { return portFree(port) })
+			assertGone(t, l, port)
 		})
 	}
 }

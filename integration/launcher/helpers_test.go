@@ -586,6 +586,14 @@ func markerProcs(id string) []markerProc {
 }
 
 // assertNoLeftovers waits up to timeout for every process with the marker to
+// assertGone checks that nothing of an exited launcher is left: no process
+// with its marker, and its port free again.
+func assertGone(t *testing.T, l *launcher, port int) {
+	t.Helper()
+	assertNoLeftovers(t, l.id, 5*time.Second)
+	waitUntil(t, 5*time.Second, "the port is free", func() bool { return portFree(port) })
+}
+
 // be gone; survivors fail the test and are SIGKILLed.
 func assertNoLeftovers(t *testing.T, id string, timeout time.Duration) {
 	t.Helper()

@@ -43,8 +43,7 @@ func TestSeed002AppThatCannotBootExits69(t *testing.T) {
 			if _, line := l.waitStderr(0, `Failed to load configuration`, time.Second); !strings.HasPrefix(line, "[w") {
 				t.Errorf("the app's error line is not tagged with its worker: %q", line)
 			}
-			assertNoLeftovers(t, l.id, 5*time.Second)
-			waitUntil(t, 5*time.Second, "the port is free", func() bool { return portFree(port) })
+			assertGone(t, l, port)
 
 			ok := start(t, spec{Args: args, Command: r.command, Dir: dir, Env: append(env, "FLASK_APP_NAME=seed002")})
 			c := client(10 * time.Second)
