@@ -36,8 +36,8 @@ func (r ReadyMode) String() string {
 	return "alive"
 }
 
-// Config is everything the master needs. cmd builds it from flags and the
-// environment; nothing here reads os.Args or the environment itself.
+// Config is what an operator sets: the flags of `sdlaunch run`. cmd builds
+// it; nothing here reads os.Args or the environment.
 type Config struct {
 	Command         []string // the app's argv; Command[0] is resolved through PATH by the shim
 	Workers         int
@@ -57,17 +57,22 @@ type Config struct {
 	// a deploy that flips a `current` symlink is picked up by the next
 	// reload ("" keeps the launcher's own).
 	Dir string
+}
 
-	Sockets []*activation.Socket
-	Env     []string // the workers' base environment; launcher-only variables are stripped
+// Runtime is what the launcher was given by its environment rather than by
+// the operator: the sockets, the workers' base environment, systemd's
+// notify socket and watchdog. cmd gathers it after Config validated.
+type Runtime struct {
+	Sockets []*activation.Socket // owned by the master from New on
+	Env     []string             // the workers' base environment; launcher-only variables are stripped
+	Exe     string               // binary that runs the exec shim; "/proc/self/exe" when empty
 
-	Exe string // binary that runs the exec shim; "/proc/self/exe" when empty
-
-	// Systemd is where READY/STATUS/RELOADING/STOPPING/WATCHDOG go ("" for none).
+	// NotifySocket is where READY/STATUS/RELOADING/STOPPING/WATCHDOG go
+	// ("" for none).
 	NotifySocket string
 	// Watchdog is systemd's WATCHDOG_USEC for the launcher (0: none).
 	Watchdog time.Duration
-	// Journal sends logs with native journal fields instead of to Stderr.
+	// Journal sends logs with native journal fields instead of to stderr.
 	Journal bool
 	// ControlSocket is the abstract unix socket name for reload-wait and
 	// status ("" for none).
@@ -99,7 +104,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--reload-surge %d: must not be negative", c.ReloadSurge)
 	case c.MaxLifetime < 0:
 		return fmt.Errorf("--max-lifetime %s: must not be negative", c.MaxLifetime)
-	case len(c.Sockets) == 0:
+	}
+	return nil
+}
+
+func (r *Runtime) validate() error {
+	if len(r.Sockets) == 0 {
 		return fmt.Errorf("no socket: systemd passed none (LISTEN_FDS) and no --listen address was given")
 	}
 	return nil

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/journal"
-	"github.com/sdlaunch/sdlaunch/activation"
 )
 
 func TestSplitPriority(t *testing.T) {
@@ -63,7 +62,7 @@ func TestParseSignal(t *testing.T) {
 func validConfig() Config {
 	return Config{Command: []string{"true"}, Workers: 2, BootRetries: 3, ReadyAfter: time.Second,
 		StartTimeout: time.Minute, StopSignal: syscall.SIGTERM, GracefulTimeout: time.Second,
-		BackoffMax: time.Second, Sockets: []*activation.Socket{{}}}
+		BackoffMax: time.Second}
 }
 
 func TestConfigValidate(t *testing.T) {
@@ -82,7 +81,6 @@ func TestConfigValidate(t *testing.T) {
 		"--start-timeout":   func(c *Config) { c.StartTimeout = 0 },
 		"--backoff-max":     func(c *Config) { c.BackoffMax = time.Millisecond },
 		"--worker-watchdog": func(c *Config) { c.WorkerWatchdog = time.Millisecond },
-		"no socket":         func(c *Config) { c.Sockets = nil },
 	}
 	for want, mutate := range bad {
 		c := validConfig()
@@ -91,26 +89,6 @@ func TestConfigValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: Validate() = %v, want an error naming %q", want, err, want)
 		}
-	}
-}
-
-func TestStatusText(t *testing.T) {
-	c := validConfig()
-	c.Workers = 4
-	m := &Master{cfg: c, servGen: 3, restarts: 2, lastEvent: "worker 2 exited with status 1"}
-	for i := 0; i < 4; i++ {
-		s := newSlot(i, 3)
-		s.cur = &worker{id: &workerID{slot: i}, state: wReady}
-		m.slots = append(m.slots, s)
-	}
-	m.slots[1].cur.state = wStarting
-	want := "3/4 ready, generation 3, 2 restarts, last: worker 2 exited with status 1"
-	if got := m.statusText(); got != want {
-		t.Errorf("statusText() = %q, want %q", got, want)
-	}
-	m.rollFailNote = "reload to generation 4 failed: x"
-	if got := m.statusText(); !strings.HasSuffix(got, "; reload to generation 4 failed: x") {
-		t.Errorf("statusText() after a rollback = %q", got)
 	}
 }
 

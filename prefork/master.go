@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -17,102 +18,42 @@ import (
 )
 
 const (
-	initialBackoff = 100 * time.Millisecond
-	// stableAfter: a worker that stayed up this long resets its slot's backoff.
-	stableAfter = 10 * time.Second
-	// abortGrace: a hung worker gets SIGABRT (a stack dump), then SIGKILL.
-	abortGrace = time.Second
-	// tailWait bounds how long an exit waits for the worker's last output.
-	tailWait = 300 * time.Millisecond
 	// sweepWait bounds the final sweep of stray descendants at exit.
 	sweepWait = 5 * time.Second
+	// flushWait bounds how long the launcher waits, once every process is
+	// gone, for the forwarders to log what is still in the pipes.
+	flushWait = 5 * time.Second
 )
 
-// BootError means workers could not boot; the launcher exits 69.
-type BootError struct{ Msg string }
-
-func (e *BootError) Error() string { return e.Msg }
-
-// Master is the supervisor. Create it with New and call Run once.
+// Master runs the supervisor against the real world: it owns the signal
+// handler and reaper, the control socket, the notify and output goroutines,
+// and the loop that feeds their events to the supervisor. Create it with
+// New and call Run once.
 type Master struct {
-	cfg  Config
-	log  *logSink
-	sd   *notifier
-	sp   *spawner
-	quit chan struct{}
-
+	sup      *supervisor
+	rt       Runtime
+	log      *logSink
+	sd       *notifier
+	sp       *spawner
+	outputs  sync.WaitGroup // one per worker output forwarder still reading
+	quit     chan struct{}
 	events   chan any
 	requests chan ctlRequest
-
-	slots   []*slot
-	byPID   map[int]*worker
-	servGen int // generation the slots run (last successful roll)
-	lastGen int // highest generation number handed out
-	roll    *roll
-	queued  []chan string // waiters for a reload queued behind the current roll
-	reloadQ bool
-
-	restarts  int
-	lastEvent string
-	readySent bool
-	stopping  bool
-	exitErr   error
-	stopSince time.Time
-
-	sdStatus     string
-	sdFailing    bool
-	nextPing     time.Time
-	quorumLost   time.Time
-	triggered    bool
-	lastExtend   time.Time
-	progress     bool
-	rollFailNote string
-
-	wake time.Time // earliest deadline seen during a reconcile pass
 }
 
-type slot struct {
-	idx                 int
-	cur, next           *worker
-	curGen, nextGen     int // nextGen != 0: a successor is wanted
-	curFails, nextFails int
-	curDelay, nextDelay time.Duration
-	curStartAt, nextAt  time.Time
-	recycling           bool
-	restarts            int
-	lastExit            string
-}
-
-type roll struct {
-	gen     int
-	pending []int
-	batch   []int
-	waiters []chan string
-	started time.Time
-}
-
-type exitEvent struct {
-	pid    int
-	status unix.WaitStatus
-}
-
-type signalEvent struct{ sig os.Signal }
-
-type rejectEvent struct {
-	id  *workerID
-	pid int32
-}
-
-// New prepares a master; it takes ownership of cfg.Sockets.
-func New(cfg Config, stderr io.Writer) (*Master, error) {
+// New prepares a master; it takes ownership of rt.Sockets.
+func New(cfg Config, rt Runtime, stderr io.Writer) (*Master, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	sd, err := newNotifier(cfg.NotifySocket)
+	if err := rt.validate(); err != nil {
+		return nil, err
+	}
+	sd, err := newNotifier(rt.NotifySocket)
 	if err != nil {
 		return nil, err
 	}
-	exe := cfg.Exe
+	exe := rt.Exe
 	if exe == "" {
 		exe = "/proc/self/exe"
 	}
@@ -128,28 +69,39 @@ func New(cfg Config, stderr io.Writer) (*Master, error) {
 		return nil, err
 	}
 	m := &Master{
-		cfg:      cfg,
-		log:      newLogSink(cfg.Journal, stderr, filepath.Base(cfg.Command[0])),
+		rt:       rt,
+		log:      newLogSink(rt.Journal, stderr, filepath.Base(cfg.Command[0])),
 		sd:       sd,
 		quit:     make(chan struct{}),
 		events:   make(chan any, 64),
 		requests: make(chan ctlRequest),
-		byPID:    map[int]*worker{},
-		servGen:  1,
-		lastGen:  1,
-		sp: &spawner{
-			exe: exe, command: cfg.Command, socks: cfg.Sockets, baseEnv: cfg.Env,
-			devnull: devnull, dir: dir, workDir: cfg.Dir, watchdog: cfg.WorkerWatchdog,
-		},
 	}
-	for i := 0; i < cfg.Workers; i++ {
-		m.slots = append(m.slots, newSlot(i, 1))
+	m.sp = &spawner{
+		exe: exe, command: cfg.Command, socks: rt.Sockets, baseEnv: rt.Env,
+		devnull: devnull, dir: dir, workDir: cfg.Dir, watchdog: cfg.WorkerWatchdog,
+		sink:    m.log,
+		deliver: func(n notifyMsg) { m.post(n) },
+		reject:  func(id *workerID, pid int32) { m.post(rejectEvent{id, pid}) },
 	}
+	e := env{
+		spawn:  m.spawn,
+		kill:   func(pid int, sig syscall.Signal) error { return unix.Kill(pid, sig) },
+		notify: sd.send,
+		jitter: func(n time.Duration) time.Duration { return time.Duration(rand.Int64N(int64(n) + 1)) },
+		log:    m.log,
+	}
+	m.sup = newSupervisor(cfg, e, rt.Watchdog, rt.NotifySocket, time.Now())
 	return m, nil
 }
 
-func newSlot(idx, gen int) *slot {
-	return &slot{idx: idx, curGen: gen, curDelay: initialBackoff, nextDelay: initialBackoff}
+func (m *Master) spawn(slot, gen int) (*worker, error) {
+	w, err := m.sp.spawn(slot, gen)
+	if err == nil {
+		m.outputs.Add(1)
+		done := w.io.(realIO).fwd.done
+		go func() { <-done; m.outputs.Done() }()
+	}
+	return w, err
 }
 
 // Logf logs a launcher message through the master's sink.
@@ -180,10 +132,10 @@ func (m *Master) Run() error {
 	}()
 	go m.signals(sigs)
 
-	if m.cfg.ControlSocket != "" {
+	if m.rt.ControlSocket != "" {
 		// Serving matters more than reload-wait and status: without the
 		// control socket, SIGHUP still reloads.
-		if l, err := listenControl(m.cfg.ControlSocket); err != nil {
+		if l, err := listenControl(m.rt.ControlSocket); err != nil {
 			m.log.Logf(prioWarning, "%v; reload-wait and status cannot reach this launcher (SIGHUP still reloads)", err)
 		} else {
 			defer l.Close()
@@ -191,37 +143,31 @@ func (m *Master) Run() error {
 		}
 	}
 
-	socks := ""
-	for _, s := range m.cfg.Sockets {
-		socks += " " + s.String()
+	var socks strings.Builder
+	for _, s := range m.rt.Sockets {
+		socks.WriteString(" " + s.String())
 	}
-	m.log.Logf(prioInfo, "starting %d workers of %q on%s", len(m.slots), m.cfg.Command[0], socks)
-	m.notify(fmt.Sprintf("STATUS=starting %d workers", len(m.slots)))
-	now := time.Now()
-	if m.cfg.Watchdog > 0 {
-		m.nextPing = now
-	}
-	m.reconcile(now)
+	s := m.sup
+	s.begin(time.Now(), socks.String())
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	for !m.done() {
-		if !m.wake.IsZero() {
-			timer.Reset(max(time.Until(m.wake), 0))
+	for !s.done() {
+		if !s.wake.IsZero() {
+			timer.Reset(max(time.Until(s.wake), 0))
 		}
 		select {
 		case ev := <-m.events:
-			m.handle(ev)
+			s.handle(ev, time.Now())
 		case req := <-m.requests:
-			m.handleRequest(req)
+			s.request(req.cmd, func(a string) { req.reply <- a }, time.Now())
 		case <-timer.C:
 		}
-		m.reconcile(time.Now())
+		s.reconcile(time.Now())
 	}
 	m.sweep()
-	return m.exitErr
+	m.flush()
+	return s.exitErr
 }
-
-func (m *Master) done() bool { return m.stopping && len(m.byPID) == 0 }
 
 // signals turns signals into events and reaps children: the only place
 // that calls wait4.
@@ -252,318 +198,10 @@ func (m *Master) post(ev any) {
 	}
 }
 
-func (m *Master) handle(ev any) {
-	now := time.Now()
-	switch ev := ev.(type) {
-	case exitEvent:
-		m.onExit(ev, now)
-	case signalEvent:
-		m.onSignal(ev.sig, now)
-	case notifyMsg:
-		m.onNotify(ev, now)
-	case rejectEvent:
-		m.log.Logf(prioWarning, "ignored a notify message on %s's socket from pid %d, which is not in its process group", ev.id, ev.pid)
-	}
-}
-
-func (m *Master) onSignal(sig os.Signal, now time.Time) {
-	switch sig {
-	case unix.SIGTERM, unix.SIGINT:
-		if m.stopping {
-			m.log.Logf(prioNotice, "second SIG%s: stopping now", signalName(sig.(syscall.Signal)))
-			m.beginStop(now, true)
-			return
-		}
-		m.log.Logf(prioInfo, "SIG%s: stopping workers gracefully (SIG%s, up to %s)", signalName(sig.(syscall.Signal)), signalName(m.cfg.StopSignal), m.cfg.GracefulTimeout)
-		m.beginStop(now, false)
-	case unix.SIGQUIT:
-		m.log.Logf(prioNotice, "SIGQUIT: fast stop")
-		m.beginStop(now, true)
-	case unix.SIGHUP:
-		m.requestReload(nil, now)
-	case unix.SIGTTIN:
-		m.scale(len(m.slots)+1, now)
-	case unix.SIGTTOU:
-		m.scale(len(m.slots)-1, now)
-	}
-}
-
-func (m *Master) handleRequest(req ctlRequest) {
-	now := time.Now()
-	switch req.cmd {
-	case "reload":
-		m.requestReload(req.reply, now)
-	case "status":
-		req.reply <- m.statusJSON()
-	default:
-		req.reply <- fmt.Sprintf("error: unknown request %q", req.cmd)
-	}
-}
-
-// find returns the slot holding w and whether w is that slot's successor.
-func (m *Master) find(w *worker) (*slot, bool) {
-	for _, s := range m.slots {
-		if s.cur == w {
-			return s, false
-		}
-		if s.next == w {
-			return s, true
-		}
-	}
-	return nil, false
-}
-
-func (m *Master) onExit(ev exitEvent, now time.Time) {
-	w := m.byPID[ev.pid]
-	if w == nil {
-		return // a re-parented descendant
-	}
-	delete(m.byPID, ev.pid)
-	// Whatever the worker left in its group (children of a forking app)
-	// goes with it.
-	w.signalGroup(unix.SIGKILL)
-	w.ntf.close()
-	select {
-	case <-w.fwd.done:
-	case <-time.After(tailWait):
-	}
-	how := exitText(ev.status)
-	if w.errno != "" { // the worker's own last word, sd_notify ERRNO=
-		how += " (ERRNO=" + w.errno + ")"
-	}
-	s, isNext := m.find(w)
-	if s == nil || m.stopping {
-		m.log.Logf(prioInfo, "%s %s", w.id, how)
-		return
-	}
-	wasReady := !w.readyAt.IsZero()
-	if isNext {
-		s.next = nil
-	} else {
-		s.cur = nil
-	}
-	if wasReady && !isNext {
-		m.crashed(s, w, how, now)
-		return
-	}
-	tail := w.fwd.lastLines()
-	if tail == "" {
-		tail = "(no output)"
-	}
-	m.bootFailed(s, isNext, w.id.String(), how, tail, now)
-}
-
-// crashed handles a serving worker that exited: restart with backoff.
-func (m *Master) crashed(s *slot, w *worker, how string, now time.Time) {
-	if now.Sub(w.started) >= stableAfter {
-		s.curDelay = initialBackoff
-	}
-	s.curStartAt = now.Add(s.curDelay)
-	s.curFails = 0
-	if w.selfStop {
-		m.log.Logf(prioInfo, "%s %s after STOPPING=1; replacing it", w.id, how)
-		s.curStartAt = now
-	} else {
-		s.restarts++
-		m.restarts++
-		m.lastEvent = fmt.Sprintf("worker %d %s", s.idx, how)
-		s.lastExit = how
-		m.log.Logf(prioWarning, "%s %s after %s; restarting in %s", w.id, how, now.Sub(w.started).Round(time.Millisecond), s.curDelay)
-		s.curDelay = min(2*s.curDelay, m.cfg.BackoffMax)
-	}
-}
-
-// bootFailed handles a worker that exited (or was killed) before it was
-// ready: retry with backoff, then halt with 69 (or roll back a reload).
-func (m *Master) bootFailed(s *slot, isNext bool, who, how, tail string, now time.Time) {
-	fails, delay, at := &s.curFails, &s.curDelay, &s.curStartAt
-	if isNext {
-		fails, delay, at = &s.nextFails, &s.nextDelay, &s.nextAt
-	}
-	*fails++
-	m.lastEvent = fmt.Sprintf("worker %d %s before ready", s.idx, how)
-	s.lastExit = how
-	if *fails < m.cfg.BootRetries {
-		m.log.Logf(prioWarning, "%s %s before it was ready (boot failure %d of %d), retrying in %s; last output: %s",
-			who, how, *fails, m.cfg.BootRetries, *delay, tail)
-		*at = now.Add(*delay)
-		m.at(*at) // the failure may come from within this reconcile pass
-		*delay = min(2**delay, m.cfg.BackoffMax)
-		return
-	}
-	reason := fmt.Sprintf("worker %d %s before it was ready, %d times in a row; last output: %s", s.idx, how, *fails, tail)
-	switch {
-	case isNext && s.recycling:
-		m.log.Logf(prioErr, "recycling worker %d failed: %s; keeping the old worker", s.idx, reason)
-		m.abandonSuccessor(s, now)
-		if s.cur != nil && m.cfg.MaxLifetime > 0 {
-			s.cur.expires = now.Add(m.cfg.MaxLifetime)
-		}
-	case isNext && m.roll != nil:
-		m.rollback(reason, now)
-	case m.readySent && m.readyCount() > 0:
-		// The service is up and other workers serve: halting would turn one
-		// slot's trouble (a crash replacement that meets broken code left by
-		// a rolled-back deploy, a database that is down right now) into an
-		// outage. Keep the slot degraded, retried at the backoff cap, and
-		// say so; exit 69 once no worker serves at all.
-		m.log.Logf(prioErr, "worker %d cannot boot: %s; %s keep serving, retrying every %s", s.idx, reason, m.countText(), m.cfg.BackoffMax)
-		m.lastEvent = fmt.Sprintf("worker %d cannot boot (%s)", s.idx, how)
-		*at = now.Add(m.cfg.BackoffMax)
-		m.at(*at)
-	default:
-		m.log.Logf(prioErr, "workers could not boot: %s; stopping (exit status 69)", reason)
-		m.exitErr = &BootError{Msg: "workers could not boot: " + reason}
-		m.beginStop(now, false)
-	}
-}
-
-func (m *Master) onNotify(n notifyMsg, now time.Time) {
-	w := m.byPID[n.id.pid]
-	if w == nil || w.id != n.id {
-		return
-	}
-	f := n.fields
-	if v, ok := f["STATUS"]; ok {
-		w.status = v
-		m.progress = true
-	}
-	if v, ok := f["ERRNO"]; ok {
-		w.errno = v
-	}
-	if v, ok := f["EXTEND_TIMEOUT_USEC"]; ok && w.state == wStarting {
-		if us, ok := parseUsec(v); ok {
-			if d := now.Add(time.Duration(us) * time.Microsecond); d.After(w.deadline) {
-				w.deadline = d
-			}
-			m.progress = true
-		}
-	}
-	if f["STOPPING"] == "1" {
-		w.selfStop = true
-	}
-	if f["READY"] == "1" && w.state == wStarting && m.cfg.Ready == ReadyNotify {
-		m.markReady(w, now)
-	}
-	switch f["WATCHDOG"] {
-	case "1":
-		w.lastPing = now
-	case "trigger":
-		if w.state == wReady || w.state == wStarting {
-			m.hung(w, "sent WATCHDOG=trigger", now)
-		}
-	}
-}
-
-func (m *Master) markReady(w *worker, now time.Time) {
-	w.state = wReady
-	w.readyAt = now
-	w.lastPing = now
-	if m.cfg.MaxLifetime > 0 {
-		jitter := time.Duration(rand.Int64N(int64(m.cfg.MaxLifetime)/10 + 1))
-		w.expires = now.Add(m.cfg.MaxLifetime + jitter)
-	}
-	m.progress = true
-	if s, isNext := m.find(w); s != nil {
-		if isNext {
-			s.nextFails = 0
-		} else {
-			s.curFails = 0
-		}
-	}
-}
-
-// hung handles a worker that stopped feeding its watchdog: SIGABRT for a
-// stack dump (with SIGCONT, so a SIGSTOPped one can act on it), SIGKILL
-// after abortGrace, and an immediate replacement.
-func (m *Master) hung(w *worker, why string, now time.Time) {
-	m.log.Logf(prioErr, "%s %s: sending SIGABRT, SIGKILL in %s, and replacing it", w.id, why, abortGrace)
-	_ = unix.Kill(w.pid(), unix.SIGABRT)
-	w.signalGroup(unix.SIGCONT)
-	w.state = wDying
-	w.deadline = now.Add(abortGrace)
-	s, isNext := m.find(w)
-	if s == nil {
-		return
-	}
-	m.restarts++
-	s.restarts++
-	m.lastEvent = fmt.Sprintf("worker %d hung", s.idx)
-	if isNext {
-		s.next = nil
-		s.nextAt = now
-	} else {
-		s.cur = nil
-		s.curStartAt = now
-	}
-}
-
-// stopWorker asks w to finish its requests and exit; SIGKILL at the deadline.
-func (m *Master) stopWorker(w *worker, now time.Time) {
-	if w == nil || w.state == wStopping || w.state == wDying {
-		return
-	}
-	w.state = wStopping
-	w.deadline = now.Add(m.cfg.GracefulTimeout)
-	w.signalGroup(m.cfg.StopSignal)
-	w.signalGroup(unix.SIGCONT)
-}
-
-func (m *Master) beginStop(now time.Time, fast bool) {
-	if !m.stopping {
-		m.stopping = true
-		m.stopSince = now
-		m.notify("STOPPING=1", "STATUS=stopping: "+m.countText())
-		m.failWaiters("launcher is stopping")
-	}
-	for _, w := range m.byPID {
-		if fast {
-			w.signalGroup(unix.SIGKILL)
-			w.state = wDying
-			continue
-		}
-		m.stopWorker(w, now)
-	}
-}
-
-func (m *Master) failWaiters(why string) {
-	if m.roll != nil {
-		for _, c := range m.roll.waiters {
-			c <- "error: " + why
-		}
-		m.roll.waiters = nil
-	}
-	for _, c := range m.queued {
-		c <- "error: " + why
-	}
-	m.queued = nil
-}
-
-func (m *Master) scale(n int, now time.Time) {
-	if n < 1 || m.stopping {
-		m.log.Logf(prioNotice, "not scaling to %d workers", n)
-		return
-	}
-	if n > len(m.slots) {
-		gen := m.servGen
-		if m.roll != nil {
-			gen = m.roll.gen // a slot added during a roll starts on the new code
-		}
-		m.slots = append(m.slots, newSlot(n-1, gen))
-		m.log.Logf(prioInfo, "scaling up to %d workers", n)
-		return
-	}
-	last := m.slots[n]
-	m.slots = m.slots[:n]
-	m.stopWorker(last.cur, now)
-	m.stopWorker(last.next, now)
-	m.log.Logf(prioInfo, "scaling down to %d workers", n)
-}
-
 func (m *Master) cleanup() {
 	close(m.quit)
-	for _, w := range m.byPID {
-		w.ntf.close()
+	for _, w := range m.sup.pool.byPID {
+		w.io.close()
 	}
 	m.sd.close()
 	unix.Close(m.sp.devnull)
@@ -595,6 +233,18 @@ func (m *Master) sweep() {
 	m.log.Logf(prioWarning, "processes still running after stop: %v", children())
 }
 
+// flush waits until every worker's output has been logged: once no process
+// holds a pipe's write end any more, its forwarder reaches EOF.
+func (m *Master) flush() {
+	done := make(chan struct{})
+	go func() { m.outputs.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(flushWait):
+		m.log.Logf(prioWarning, "worker output still being read %s after the last worker exited; some lines may be lost", flushWait)
+	}
+}
+
 // children lists this process's children from /proc.
 func children() []int {
 	var pids []int
@@ -612,18 +262,4 @@ func children() []int {
 		}
 	}
 	return pids
-}
-
-func exitText(ws unix.WaitStatus) string {
-	switch {
-	case ws.Exited():
-		return fmt.Sprintf("exited with status %d", ws.ExitStatus())
-	case ws.Signaled():
-		s := "was killed by SIG" + signalName(ws.Signal())
-		if ws.CoreDump() {
-			s += " (core dumped)"
-		}
-		return s
-	}
-	return fmt.Sprintf("ended (wait status %#x)", uint32(ws))
 }

@@ -8,393 +8,391 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// reconcile is run by the supervisor loop after every event and timer: it
-// applies deadlines, starts the workers slots want, advances a reload roll,
-// and reports to systemd. It records the next deadline in m.wake.
-func (m *Master) reconcile(now time.Time) {
-	m.wake = time.Time{}
-	m.deadlines(now)
-	if !m.stopping {
-		m.startWanted(now)
-		if m.roll == nil && m.reloadQ && m.readySent {
-			m.nextReload(now)
+// reconcile runs after every event and timer: it applies deadlines, starts
+// the workers slots want, advances a reload roll, and reports to systemd.
+// It records the next deadline in s.wake.
+func (s *supervisor) reconcile(now time.Time) {
+	s.wake = time.Time{}
+	s.deadlines(now)
+	if !s.stopping {
+		s.startWanted(now)
+		if !s.rep.readySent && s.pool.readyCount() >= s.cfg.minReady(len(s.pool.slots)) {
+			s.rep.readySent = true
+			s.env.log.Logf(prioInfo, "ready: %s", s.countText())
+			s.rep.status = s.statusText()
+			s.notify("READY=1", "STATUS="+s.rep.status)
 		}
-		m.advanceRoll(now)
-		m.recycle(now)
-		if !m.readySent && m.readyCount() >= m.cfg.minReady(len(m.slots)) {
-			m.readySent = true
-			m.log.Logf(prioInfo, "ready: %s", m.countText())
-			m.sdStatus = m.statusText()
-			m.notify("READY=1", "STATUS="+m.sdStatus)
+		// A reload asked for before READY starts as soon as it was sent.
+		if s.rolls.cur == nil && s.rolls.want && s.rep.readySent {
+			s.nextReload(now)
 		}
+		s.advanceRoll(now)
+		s.recycle(now)
 	}
-	m.report(now)
+	s.report(now)
 }
 
-func (m *Master) at(t time.Time) {
-	if !t.IsZero() && (m.wake.IsZero() || t.Before(m.wake)) {
-		m.wake = t
+func (s *supervisor) at(t time.Time) {
+	if !t.IsZero() && (s.wake.IsZero() || t.Before(s.wake)) {
+		s.wake = t
 	}
 }
 
 // deadlines enforces readiness, boot and stop deadlines and the worker
 // watchdog.
-func (m *Master) deadlines(now time.Time) {
-	for _, w := range m.byPID {
+func (s *supervisor) deadlines(now time.Time) {
+	for _, w := range s.pool.byPID {
 		switch w.state {
 		case wStarting:
-			if m.cfg.Ready == ReadyAlive {
-				if t := w.started.Add(m.cfg.ReadyAfter); !now.Before(t) {
-					m.markReady(w, now)
+			if s.cfg.Ready == ReadyAlive {
+				if t := w.started.Add(s.cfg.ReadyAfter); !now.Before(t) {
+					s.markReady(w, now)
 				} else {
-					m.at(t)
+					s.at(t)
 				}
 				continue
 			}
 			if !now.Before(w.deadline) {
-				m.log.Logf(prioErr, "%s did not send READY=1 within its start timeout; killing it", w.id)
-				w.signalGroup(unix.SIGKILL)
+				s.env.log.Logf(prioErr, "%s did not send READY=1 within its start timeout; killing it", w.id)
+				_ = s.env.kill(-w.pid(), unix.SIGKILL)
 				w.state = wDying
 				w.deadline = now.Add(abortGrace)
 				// Its exit is then a boot failure like any other.
 				continue
 			}
-			m.at(w.deadline)
+			s.at(w.deadline)
 		case wReady:
-			if m.cfg.WorkerWatchdog > 0 {
-				t := w.lastPing.Add(m.cfg.WorkerWatchdog)
+			if s.cfg.WorkerWatchdog > 0 {
+				t := w.lastPing.Add(s.cfg.WorkerWatchdog)
 				if !now.Before(t) {
-					m.hung(w, fmt.Sprintf("sent no WATCHDOG=1 for %s", m.cfg.WorkerWatchdog), now)
-					m.at(w.deadline)
+					s.hung(w, fmt.Sprintf("sent no WATCHDOG=1 for %s", s.cfg.WorkerWatchdog), now)
+					s.at(w.deadline)
 					continue
 				}
-				m.at(t)
+				s.at(t)
 			}
 		case wStopping, wDying:
 			if !now.Before(w.deadline) {
 				if w.state == wStopping {
-					m.log.Logf(prioWarning, "%s still running %s after the stop signal: SIGKILL", w.id, m.cfg.GracefulTimeout)
+					s.env.log.Logf(prioWarning, "%s still running %s after the stop signal: SIGKILL", w.id, s.cfg.GracefulTimeout)
 				}
-				w.signalGroup(unix.SIGKILL)
+				_ = s.env.kill(-w.pid(), unix.SIGKILL)
 				w.deadline = now.Add(time.Hour)
 			}
-			m.at(w.deadline)
+			s.at(w.deadline)
 		}
 	}
 }
 
 // startWanted starts current workers and successors whose start time came.
-func (m *Master) startWanted(now time.Time) {
-	for _, s := range m.slots {
-		if m.stopping { // a boot failure just now may have begun a stop
-			return
-		}
-		if s.cur == nil {
-			if now.Before(s.curStartAt) {
-				m.at(s.curStartAt)
-			} else if w := m.start(s, s.curGen, false, now); w != nil {
-				s.cur = w
+func (s *supervisor) startWanted(now time.Time) {
+	for _, sl := range s.pool.slots {
+		for _, inc := range []*incarnation{sl.cur, sl.next} {
+			if s.stopping { // a boot failure just now may have begun a stop
+				return
 			}
-		}
-		if s.nextGen != 0 && s.next == nil {
-			if now.Before(s.nextAt) {
-				m.at(s.nextAt)
-			} else if w := m.start(s, s.nextGen, true, now); w != nil {
-				s.next = w
+			if inc == nil || inc.w != nil {
+				continue
 			}
+			if now.Before(inc.startAt) {
+				s.at(inc.startAt)
+				continue
+			}
+			inc.w = s.start(sl, inc, now)
 		}
 	}
 }
 
-func (m *Master) start(s *slot, gen int, isNext bool, now time.Time) *worker {
-	w, err := m.sp.spawn(s.idx, gen, m.log)
+func (s *supervisor) start(sl *slot, inc *incarnation, now time.Time) *worker {
+	w, err := s.env.spawn(sl.idx, inc.gen)
 	if err != nil {
 		// A worker that cannot even be started (its --chdir vanished in a
 		// bad deploy, the process table is full) has failed to boot.
-		m.bootFailed(s, isNext, fmt.Sprintf("worker %d (generation %d)", s.idx, gen), "could not be started", err.Error(), now)
+		s.bootFailed(sl, inc, fmt.Sprintf("worker %d (generation %d)", sl.idx, inc.gen), "could not be started", err.Error(), now)
 		return nil
 	}
 	w.started = now
-	w.deadline = now.Add(m.cfg.StartTimeout)
-	m.byPID[w.pid()] = w
-	go w.ntf.serve(w.id, func(n notifyMsg) { m.post(n) }, func(pid int32) { m.post(rejectEvent{w.id, pid}) })
-	m.log.Logf(prioDebug, "started %s", w.id)
-	if m.cfg.Ready == ReadyAlive {
-		m.at(now.Add(m.cfg.ReadyAfter))
+	w.deadline = now.Add(s.cfg.StartTimeout)
+	s.pool.byPID[w.pid()] = w
+	s.env.log.Logf(prioDebug, "started %s", w.id)
+	if s.cfg.Ready == ReadyAlive {
+		s.at(now.Add(s.cfg.ReadyAfter))
 	} else {
-		m.at(w.deadline)
+		s.at(w.deadline)
 	}
 	return w
 }
 
-func (m *Master) readyCount() int {
-	n := 0
-	for _, s := range m.slots {
-		if s.cur != nil && s.cur.state == wReady {
-			n++
-		}
-	}
-	return n
-}
-
 // requestReload starts a roll, or queues one behind the roll in progress
 // (the code on disk may have changed again since it began).
-func (m *Master) requestReload(reply chan string, now time.Time) {
-	if m.stopping {
-		if reply != nil {
-			reply <- "error: launcher is stopping"
+func (s *supervisor) requestReload(answer reply, now time.Time) {
+	if s.stopping {
+		if answer != nil {
+			answer("error: launcher is stopping")
 		}
 		return
 	}
-	if m.roll != nil || !m.readySent {
-		m.reloadQ = true
-		if reply != nil {
-			m.queued = append(m.queued, reply)
+	if s.rolls.cur != nil || !s.rep.readySent {
+		s.rolls.want = true
+		if answer != nil {
+			s.rolls.queued = append(s.rolls.queued, answer)
 		}
-		m.log.Logf(prioInfo, "reload queued behind the one in progress")
+		s.env.log.Logf(prioInfo, "reload queued behind the one in progress")
 		return
 	}
-	m.lastGen++
-	r := &roll{gen: m.lastGen, started: now}
-	for _, s := range m.slots {
-		r.pending = append(r.pending, s.idx)
-		if s.next != nil { // a max-lifetime successor: the roll replaces it
-			m.stopWorker(s.next, now)
-		}
-		m.abandonSuccessor(s, now)
+	s.pool.lastGen++
+	r := &roll{gen: s.pool.lastGen, started: now}
+	for _, sl := range s.pool.slots {
+		r.pending = append(r.pending, sl.idx)
+		s.abandonSuccessor(sl, now) // a max-lifetime successor: the roll replaces it
 	}
-	if reply != nil {
-		r.waiters = append(r.waiters, reply)
+	if answer != nil {
+		r.waiters = append(r.waiters, answer)
 	}
-	m.roll = r
-	m.rollFailNote = ""
-	m.log.Logf(prioInfo, "reloading: rolling generation %d (surge %d)", r.gen, m.cfg.surge(len(m.slots)))
-	m.sdStatus = fmt.Sprintf("reloading to generation %d", r.gen)
-	m.notify("RELOADING=1", "MONOTONIC_USEC="+monotonicUsec(), "STATUS="+m.sdStatus)
+	s.rolls.cur = r
+	s.rolls.failNote = ""
+	s.env.log.Logf(prioInfo, "reloading: rolling generation %d (surge %d)", r.gen, s.cfg.surge(len(s.pool.slots)))
+	s.rep.status = fmt.Sprintf("reloading to generation %d", r.gen)
+	s.notify("RELOADING=1", "MONOTONIC_USEC="+monotonicUsec(), "STATUS="+s.rep.status)
 }
 
-func (m *Master) abandonSuccessor(s *slot, now time.Time) {
-	m.stopWorker(s.next, now)
-	s.next, s.nextGen, s.recycling, s.nextFails, s.nextDelay = nil, 0, false, 0, initialBackoff
+func (s *supervisor) abandonSuccessor(sl *slot, now time.Time) {
+	if sl.next != nil {
+		s.stopWorker(sl.next.w, now)
+	}
+	sl.next, sl.recycling = nil, false
 }
 
 // advanceRoll starts the next batch of successors and, once a whole batch is
 // ready, retires the workers it replaces: with the default surge (N) the old
 // generation keeps serving until the new one is entirely ready.
-func (m *Master) advanceRoll(now time.Time) {
-	r := m.roll
+func (s *supervisor) advanceRoll(now time.Time) {
+	r := s.rolls.cur
 	if r == nil {
 		return
 	}
-	r.batch = m.existing(r.batch)
+	r.batch = s.existing(r.batch)
 	if len(r.batch) == 0 {
-		r.pending = m.existing(r.pending)
+		r.pending = s.existing(r.pending)
 		if len(r.pending) == 0 {
-			m.finishRoll(now)
+			s.finishRoll(now)
 			return
 		}
-		n := min(m.cfg.surge(len(m.slots)), len(r.pending))
+		n := min(s.cfg.surge(len(s.pool.slots)), len(r.pending))
 		r.batch, r.pending = r.pending[:n], r.pending[n:]
 		for _, i := range r.batch {
-			s := m.slots[i]
-			s.nextGen, s.nextAt, s.nextFails, s.nextDelay = r.gen, now, 0, initialBackoff
+			s.pool.slots[i].next = newIncarnation(r.gen, now)
 		}
-		m.startWanted(now)
+		s.startWanted(now)
 		return
 	}
 	for _, i := range r.batch {
-		if s := m.slots[i]; s.next == nil || s.next.state != wReady {
+		sl := s.pool.slots[i]
+		if sl.next == nil && sl.cur.gen == r.gen {
+			continue // a slot added during the roll already runs the new code
+		}
+		if sl.next == nil || sl.next.w == nil || sl.next.w.state != wReady {
 			return
 		}
 	}
 	for _, i := range r.batch {
-		m.promote(m.slots[i], now)
+		if sl := s.pool.slots[i]; sl.next != nil {
+			s.promote(sl, now)
+		}
 	}
 	r.batch = nil
-	m.advanceRoll(now)
+	s.advanceRoll(now)
 }
 
 // promote retires a slot's current worker in favour of its ready successor.
-func (m *Master) promote(s *slot, now time.Time) {
-	m.stopWorker(s.cur, now)
-	s.cur, s.curGen, s.curFails, s.curDelay = s.next, s.nextGen, 0, initialBackoff
-	s.next, s.nextGen, s.recycling = nil, 0, false
+func (s *supervisor) promote(sl *slot, now time.Time) {
+	s.stopWorker(sl.cur.w, now)
+	sl.cur = sl.next
+	sl.cur.fails, sl.cur.delay = 0, initialBackoff
+	sl.next, sl.recycling = nil, false
 }
 
-func (m *Master) existing(idx []int) []int {
+func (s *supervisor) existing(idx []int) []int {
 	out := idx[:0]
 	for _, i := range idx {
-		if i < len(m.slots) {
+		if i < len(s.pool.slots) {
 			out = append(out, i)
 		}
 	}
 	return out
 }
 
-func (m *Master) finishRoll(now time.Time) {
-	r := m.roll
-	m.roll = nil
-	m.servGen = r.gen
-	m.log.Logf(prioInfo, "reload done: generation %d ready in %s", r.gen, now.Sub(r.started).Round(time.Millisecond))
-	m.sdStatus = m.statusText()
-	m.notify("READY=1", "STATUS="+m.sdStatus)
-	for _, c := range r.waiters {
-		c <- fmt.Sprintf("ok generation %d ready", r.gen)
+func (s *supervisor) finishRoll(now time.Time) {
+	r := s.rolls.cur
+	s.rolls.cur = nil
+	s.pool.servGen = r.gen
+	s.env.log.Logf(prioInfo, "reload done: generation %d ready in %s", r.gen, now.Sub(r.started).Round(time.Millisecond))
+	s.rep.status = s.statusText()
+	s.notify("READY=1", "STATUS="+s.rep.status)
+	for _, answer := range r.waiters {
+		answer(fmt.Sprintf("ok generation %d ready", r.gen))
 	}
-	m.nextReload(now)
+	s.nextReload(now)
 }
 
 // rollback abandons the roll: successors stop, the slots that were not yet
 // promoted keep their workers, and the service stays up.
-func (m *Master) rollback(reason string, now time.Time) {
-	r := m.roll
-	m.roll = nil
-	for _, s := range m.slots {
-		if s.nextGen == r.gen {
-			m.abandonSuccessor(s, now)
+func (s *supervisor) rollback(reason string, now time.Time) {
+	r := s.rolls.cur
+	s.rolls.cur = nil
+	for _, sl := range s.pool.slots {
+		if sl.next != nil && sl.next.gen == r.gen {
+			s.abandonSuccessor(sl, now)
 		}
 	}
-	m.rollFailNote = fmt.Sprintf("reload to generation %d failed: %s", r.gen, reason)
-	m.log.Logf(prioErr, "%s; rolled back, generation %d keeps serving", m.rollFailNote, m.servGen)
-	m.sdStatus = m.statusText()
-	m.notify("READY=1", "STATUS="+m.sdStatus)
-	for _, c := range r.waiters {
-		c <- "error: " + m.rollFailNote
+	s.rolls.failNote = fmt.Sprintf("reload to generation %d failed: %s", r.gen, reason)
+	s.env.log.Logf(prioErr, "%s; rolled back, generation %d keeps serving", s.rolls.failNote, s.pool.servGen)
+	s.rep.status = s.statusText()
+	s.notify("READY=1", "STATUS="+s.rep.status)
+	for _, answer := range r.waiters {
+		answer("error: " + s.rolls.failNote)
 	}
-	m.nextReload(now)
+	s.nextReload(now)
 }
 
-func (m *Master) nextReload(now time.Time) {
-	if !m.reloadQ {
+func (s *supervisor) nextReload(now time.Time) {
+	if !s.rolls.want {
 		return
 	}
-	waiters := m.queued
-	m.reloadQ, m.queued = false, nil
-	m.requestReload(nil, now)
-	if m.roll != nil {
-		m.roll.waiters = append(m.roll.waiters, waiters...)
+	waiters := s.rolls.queued
+	s.rolls.want, s.rolls.queued = false, nil
+	s.requestReload(nil, now)
+	if r := s.rolls.cur; r != nil {
+		r.waiters = append(r.waiters, waiters...)
 	}
 }
 
 // recycle replaces workers past --max-lifetime through the successor path,
 // at most surge at a time, never during a roll.
-func (m *Master) recycle(now time.Time) {
-	if m.cfg.MaxLifetime == 0 || m.roll != nil {
+func (s *supervisor) recycle(now time.Time) {
+	if s.cfg.MaxLifetime == 0 || s.rolls.cur != nil {
 		return
 	}
 	busy := 0
-	for _, s := range m.slots {
-		if s.recycling {
-			busy++
-			if s.next != nil && s.next.state == wReady {
-				m.log.Logf(prioInfo, "recycled worker %d (pid %d) after %s", s.idx, s.cur.pid(), now.Sub(s.cur.started).Round(time.Second))
-				m.promote(s, now)
-				busy--
-			}
+	for _, sl := range s.pool.slots {
+		if !sl.recycling {
+			continue
+		}
+		busy++
+		if sl.next.w != nil && sl.next.w.state == wReady {
+			old := sl.cur.w
+			s.env.log.Logf(prioInfo, "recycled worker %d (pid %d) after %s", sl.idx, old.pid(), now.Sub(old.started).Round(time.Second))
+			s.promote(sl, now)
+			busy--
 		}
 	}
-	for _, s := range m.slots {
-		if busy >= m.cfg.surge(len(m.slots)) {
+	for _, sl := range s.pool.slots {
+		if busy >= s.cfg.surge(len(s.pool.slots)) {
 			return
 		}
-		if s.cur == nil || s.cur.state != wReady || s.nextGen != 0 || s.cur.expires.IsZero() {
+		w := sl.cur.w
+		if w == nil || w.state != wReady || sl.next != nil || w.expires.IsZero() {
 			continue
 		}
-		if now.Before(s.cur.expires) {
-			m.at(s.cur.expires)
+		if now.Before(w.expires) {
+			s.at(w.expires)
 			continue
 		}
-		s.nextGen, s.nextAt, s.recycling = s.curGen, now, true
+		sl.next, sl.recycling = newIncarnation(sl.cur.gen, now), true
 		busy++
 	}
-	m.startWanted(now)
+	s.startWanted(now)
 }
 
 // report keeps systemd's STATUS= current, feeds systemd's watchdog while the
 // loop runs and the quorum holds, and extends the start/reload timeout while
 // workers make progress.
-func (m *Master) report(now time.Time) {
-	if m.readySent && !m.stopping && m.roll == nil {
-		if st := m.statusText(); st != m.sdStatus {
-			m.sdStatus = st
-			m.notify("STATUS=" + st)
+func (s *supervisor) report(now time.Time) {
+	rep := &s.rep
+	if rep.readySent && !s.stopping && s.rolls.cur == nil {
+		if st := s.statusText(); st != rep.status {
+			rep.status = st
+			s.notify("STATUS=" + st)
 		}
 	}
-	if (!m.readySent || m.roll != nil) && m.progress && now.Sub(m.lastExtend) >= time.Second {
-		m.progress = false
-		m.lastExtend = now
-		m.notify(fmt.Sprintf("EXTEND_TIMEOUT_USEC=%d", m.pendingBoot(now).Microseconds()))
+	if (!rep.readySent || s.rolls.cur != nil) && rep.progress && now.Sub(rep.lastExtend) >= time.Second {
+		rep.progress = false
+		rep.lastExtend = now
+		s.notify(fmt.Sprintf("EXTEND_TIMEOUT_USEC=%d", s.pendingBoot(now).Microseconds()))
 	}
-	if m.cfg.Watchdog <= 0 {
+	if s.watchdog <= 0 {
 		return
 	}
-	quorum := !m.readySent || m.stopping || m.readyCount() >= m.cfg.minReady(len(m.slots))
+	minReady := s.cfg.minReady(len(s.pool.slots))
+	quorum := !rep.readySent || s.stopping || s.pool.readyCount() >= minReady
 	if quorum {
-		m.quorumLost, m.triggered = time.Time{}, false
-	} else if m.quorumLost.IsZero() {
-		m.quorumLost = now
-		m.log.Logf(prioWarning, "watchdog: %s, below --min-ready %d; no longer pinging systemd", m.countText(), m.cfg.minReady(len(m.slots)))
+		rep.quorumLost, rep.triggered = time.Time{}, false
+	} else if rep.quorumLost.IsZero() {
+		rep.quorumLost = now
+		s.env.log.Logf(prioWarning, "watchdog: %s, below --min-ready %d; no longer pinging systemd", s.countText(), minReady)
 	}
-	if !quorum && !m.triggered {
-		if t := m.quorumLost.Add(m.cfg.Watchdog); !now.Before(t) {
-			m.triggered = true
-			m.log.Logf(prioErr, "watchdog: %s for %s; sending WATCHDOG=trigger", m.countText(), m.cfg.Watchdog)
-			m.notify("WATCHDOG=trigger")
+	if !quorum && !rep.triggered {
+		if t := rep.quorumLost.Add(s.watchdog); !now.Before(t) {
+			rep.triggered = true
+			s.env.log.Logf(prioErr, "watchdog: %s for %s; sending WATCHDOG=trigger", s.countText(), s.watchdog)
+			s.notify("WATCHDOG=trigger")
 		} else {
-			m.at(t)
+			s.at(t)
 		}
 	}
-	if !now.Before(m.nextPing) {
+	if !now.Before(rep.nextPing) {
 		if quorum {
-			m.notify("WATCHDOG=1")
+			s.notify("WATCHDOG=1")
 		}
-		m.nextPing = now.Add(m.cfg.Watchdog / 2)
+		rep.nextPing = now.Add(s.watchdog / 2)
 	}
-	m.at(m.nextPing)
+	s.at(rep.nextPing)
 }
 
 // pendingBoot is how long the slowest booting worker may still take, plus a
 // margin: what systemd is asked to extend its timeout by.
-func (m *Master) pendingBoot(now time.Time) time.Duration {
-	longest := m.cfg.ReadyAfter
-	for _, w := range m.byPID {
+func (s *supervisor) pendingBoot(now time.Time) time.Duration {
+	longest := s.cfg.ReadyAfter
+	for _, w := range s.pool.byPID {
 		if w.state != wStarting {
 			continue
 		}
 		t := w.deadline
-		if m.cfg.Ready == ReadyAlive {
-			t = w.started.Add(m.cfg.ReadyAfter)
+		if s.cfg.Ready == ReadyAlive {
+			t = w.started.Add(s.cfg.ReadyAfter)
 		}
 		longest = max(longest, t.Sub(now))
 	}
 	return longest + 5*time.Second
 }
 
-func (m *Master) countText() string {
-	return fmt.Sprintf("%d/%d ready", m.readyCount(), len(m.slots))
+func (s *supervisor) countText() string {
+	return fmt.Sprintf("%d/%d ready", s.pool.readyCount(), len(s.pool.slots))
 }
 
 // statusText is the one-line STATUS= summary.
-func (m *Master) statusText() string {
+func (s *supervisor) statusText() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s, generation %d, %d restarts", m.countText(), m.servGen, m.restarts)
-	if m.lastEvent != "" {
-		fmt.Fprintf(&b, ", last: %s", m.lastEvent)
+	fmt.Fprintf(&b, "%s, generation %d, %d restarts", s.countText(), s.pool.servGen, s.pool.restarts)
+	if s.pool.lastEvent != "" {
+		fmt.Fprintf(&b, ", last: %s", s.pool.lastEvent)
 	}
-	if m.rollFailNote != "" {
-		fmt.Fprintf(&b, "; %s", m.rollFailNote)
+	if s.rolls.failNote != "" {
+		fmt.Fprintf(&b, "; %s", s.rolls.failNote)
 	}
 	return b.String()
 }
 
-func (m *Master) statusJSON() string {
-	st := StatusInfo{Status: m.statusText(), Generation: m.servGen}
-	for _, s := range m.slots {
-		for _, w := range []*worker{s.cur, s.next} {
-			if w != nil {
-				st.Workers = append(st.Workers, WorkerInfo{Slot: s.idx, Generation: w.id.gen, PID: w.pid(),
-					State: w.state.String(), Started: w.started, Status: w.status})
+func (s *supervisor) statusJSON() string {
+	st := StatusInfo{Status: s.statusText(), Generation: s.pool.servGen}
+	for _, sl := range s.pool.slots {
+		for _, inc := range []*incarnation{sl.cur, sl.next} {
+			if inc == nil || inc.w == nil {
+				continue
 			}
+			w := inc.w
+			st.Workers = append(st.Workers, WorkerInfo{Slot: sl.idx, Generation: w.id.gen, PID: w.pid(),
+				State: w.state.String(), Started: w.started, Status: w.status})
 		}
 	}
 	return mustJSON(st)

@@ -52,18 +52,18 @@ func (n *notifier) close() {
 // notify sends one datagram to systemd. A failure is logged when it starts
 // and when it ends, not for every message: systemd waiting for a READY=1
 // that cannot arrive must not be a silent mystery.
-func (m *Master) notify(lines ...string) {
-	err := m.sd.send(lines...)
+func (s *supervisor) notify(lines ...string) {
+	err := s.env.notify(lines...)
 	switch {
-	case err != nil && !m.sdFailing:
-		m.sdFailing = true
+	case err != nil && !s.rep.failing:
+		s.rep.failing = true
 		cause := err
 		if u := errors.Unwrap(err); u != nil {
 			cause = u
 		}
-		m.log.Logf(prioErr, "cannot reach systemd's NOTIFY_SOCKET %s (%v): systemd will not see readiness, status or watchdog pings", m.cfg.NotifySocket, cause)
-	case err == nil && m.sdFailing:
-		m.sdFailing = false
-		m.log.Logf(prioNotice, "systemd's NOTIFY_SOCKET reachable again")
+		s.env.log.Logf(prioErr, "cannot reach systemd's NOTIFY_SOCKET %s (%v): systemd will not see readiness, status or watchdog pings", s.sdSocket, cause)
+	case err == nil && s.rep.failing:
+		s.rep.failing = false
+		s.env.log.Logf(prioNotice, "systemd's NOTIFY_SOCKET reachable again")
 	}
 }

@@ -1,14 +1,7 @@
 package prefork
 
 import (
-	"fmt"
-	"os"
-	"strconv"
-	"syscall"
 	"time"
-
-	"github.com/sdlaunch/sdlaunch/activation"
-	"golang.org/x/sys/unix"
 )
 
 type wstate int
@@ -16,15 +9,29 @@ type wstate int
 const (
 	wStarting wstate = iota // not ready yet
 	wReady                  // serving
-	wStopping               // stop signal sent, SIGKILL at killAt
-	wDying                  // SIGABRT/SIGKILL sent (hung or boot timeout)
+	wStopping               // stop signal sent; SIGKILL at deadline
+	wDying                  // SIGABRT/SIGKILL sent (hung, or no boot by the deadline)
 )
 
 func (s wstate) String() string {
 	return [...]string{"starting", "ready", "stopping", "dying"}[s]
 }
 
-// worker is a running worker process. Only the supervisor loop touches it.
+// workerIO is what a running worker owns besides its process: the pipe its
+// output comes through and its private notify socket. The real one is made
+// by the spawner; tests use a fake.
+type workerIO interface {
+	// tail returns the worker's last output lines, joined with " | ".
+	tail() string
+	// settle waits, at most d, until the output pipe reached EOF, so that
+	// tail holds what the worker wrote last.
+	settle(d time.Duration)
+	// close closes the notify socket.
+	close()
+}
+
+// worker is one worker process (the leader of its process group). Only the
+// supervisor loop touches it.
 type worker struct {
 	id       *workerID
 	state    wstate
@@ -36,77 +43,7 @@ type worker struct {
 	status   string    // the worker's own STATUS=
 	errno    string    // the worker's own ERRNO=
 	selfStop bool      // the worker sent STOPPING=1
-	fwd      *forwarder
-	ntf      *workerNotify
+	io       workerIO
 }
 
 func (w *worker) pid() int { return w.id.pid }
-
-// signalGroup sends sig to the worker's process group (pgid == pid).
-func (w *worker) signalGroup(sig syscall.Signal) {
-	_ = unix.Kill(-w.id.pid, sig)
-}
-
-// spawner starts workers. It runs on the supervisor loop's goroutine, which
-// is locked to its OS thread for its whole life: Pdeathsig fires when the
-// thread that forked dies, not the process.
-type spawner struct {
-	exe      string
-	command  []string
-	socks    []*activation.Socket
-	baseEnv  []string
-	devnull  int
-	dir      string // private dir for worker notify sockets
-	workDir  string // the workers' working directory ("" for the launcher's)
-	watchdog time.Duration
-	seq      int
-}
-
-func (sp *spawner) spawn(slot, gen int, sink *logSink) (*worker, error) {
-	sp.seq++
-	ntf, err := listenWorkerNotify(sp.dir, slot, sp.seq)
-	if err != nil {
-		return nil, err
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		ntf.close()
-		return nil, fmt.Errorf("output pipe: %w", err)
-	}
-	// Fd() puts the write end in blocking mode, which is what the worker's
-	// stdout/stderr should be; it is a separate file description from r.
-	wfd := w.Fd()
-	env := make([]string, 0, len(sp.baseEnv)+10)
-	env = append(env, sp.baseEnv...)
-	env = append(env, activation.ChildEnv(sp.socks)...)
-	env = append(env,
-		"SDLAUNCH_WORKER="+strconv.Itoa(slot),
-		"SDLAUNCH_GENERATION="+strconv.Itoa(gen),
-		"NOTIFY_SOCKET="+ntf.path,
-		// Werkzeug's dev server (Flask's app.run) serves on an inherited
-		// fd instead of binding when these are set; nothing else reads them.
-		"WERKZEUG_RUN_MAIN=true",
-		"WERKZEUG_SERVER_FD="+strconv.Itoa(activation.ListenFDsStart),
-	)
-	if sp.watchdog > 0 {
-		env = append(env, "WATCHDOG_USEC="+strconv.FormatInt(sp.watchdog.Microseconds(), 10))
-	}
-	files := append([]uintptr{uintptr(sp.devnull), wfd, wfd}, activation.ChildFDs(sp.socks)...)
-	pid, err := syscall.ForkExec(sp.exe, activation.ShimArgv(sp.exe, sp.command), &syscall.ProcAttr{
-		Dir:   sp.workDir,
-		Env:   env,
-		Files: files,
-		Sys: &syscall.SysProcAttr{
-			Setpgid:   true,
-			Pdeathsig: syscall.SIGKILL,
-		},
-	})
-	w.Close()
-	if err != nil {
-		r.Close()
-		ntf.close()
-		return nil, fmt.Errorf("start worker %d: %w", slot, err)
-	}
-	id := &workerID{slot: slot, gen: gen, pid: pid, prefix: fmt.Sprintf("[w%d] ", slot)}
-	return &worker{id: id, state: wStarting, ntf: ntf, fwd: startForwarder(id, r, sink)}, nil
-}

@@ -56,15 +56,17 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	cfg.Sockets = socks
-	cfg.Env = activation.StripLauncherEnv(os.Environ())
-	cfg.NotifySocket = os.Getenv("NOTIFY_SOCKET")
-	if wd, err := daemon.SdWatchdogEnabled(false); err == nil {
-		cfg.Watchdog = wd
+	rt := prefork.Runtime{
+		Sockets:       socks,
+		Env:           activation.StripLauncherEnv(os.Environ()),
+		NotifySocket:  os.Getenv("NOTIFY_SOCKET"),
+		ControlSocket: prefork.ControlSocketName(os.Getpid()),
 	}
-	cfg.Journal, _ = journal.StderrIsJournalStream()
-	cfg.ControlSocket = prefork.ControlSocketName(os.Getpid())
-	m, err := prefork.New(cfg, os.Stderr)
+	if wd, err := daemon.SdWatchdogEnabled(false); err == nil {
+		rt.Watchdog = wd
+	}
+	rt.Journal, _ = journal.StderrIsJournalStream()
+	m, err := prefork.New(cfg, rt, os.Stderr)
 	if err != nil {
 		_ = activation.CloseAll(socks)
 		return usageErrorf("%v", err)
@@ -110,10 +112,7 @@ func launcherConfig(c *cli.Context, command []string) (prefork.Config, error) {
 	if cfg.StopSignal, err = prefork.ParseSignal(c.String(flagStopSignal)); err != nil {
 		return cfg, usageErrorf("--stop-signal: %v", err)
 	}
-	// Sockets are checked after the rest; give Validate a placeholder.
-	probe := cfg
-	probe.Sockets = placeholderSockets()
-	if err := probe.Validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return cfg, usageErrorf("%v", err)
 	}
 	return cfg, nil

@@ -3,14 +3,9 @@ package main
 import (
 	"context"
 
-	"github.com/sdlaunch/sdlaunch/activation"
 	"github.com/sdlaunch/sdlaunch/prefork"
 	"github.com/sdlaunch/sdlaunch/units"
 )
-
-// placeholderSockets satisfies Config.Validate when only the flags are being
-// checked (the sockets come from systemd later).
-func placeholderSockets() []*activation.Socket { return []*activation.Socket{{}} }
 
 // launcherWorkers asks the launcher (its control socket) for its workers and
 // falls back to the service's cgroup when it does not answer (not running

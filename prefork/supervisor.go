@@ -1,0 +1,388 @@
+package prefork
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	initialBackoff = 100 * time.Millisecond
+	// stableAfter: a worker that stayed up this long resets its slot's backoff.
+	stableAfter = 10 * time.Second
+	// abortGrace: a hung worker gets SIGABRT (a stack dump), then SIGKILL.
+	abortGrace = time.Second
+	// tailWait bounds how long an exit waits for the worker's last output.
+	tailWait = 300 * time.Millisecond
+)
+
+// BootError means workers could not boot; the launcher exits 69.
+type BootError struct{ Msg string }
+
+func (e *BootError) Error() string { return e.Msg }
+
+// supervisor is the launcher's state machine. It is driven by one
+// goroutine (Master.Run's loop, or a test): events and control requests
+// come in with the time they are handled at, reconcile runs after each of
+// them, and everything the supervisor does to the world goes through env.
+// Nothing in it blocks, sleeps or reads the clock.
+type supervisor struct {
+	cfg      Config
+	env      env
+	watchdog time.Duration // systemd's WatchdogSec for the launcher (0: none)
+	sdSocket string        // systemd's NOTIFY_SOCKET, for messages only
+
+	pool  pool
+	rolls rolls
+	rep   reporter
+
+	stopping bool
+	exitErr  error
+	wake     time.Time // earliest deadline seen during the last reconcile
+}
+
+func newSupervisor(cfg Config, e env, watchdog time.Duration, sdSocket string, now time.Time) *supervisor {
+	s := &supervisor{cfg: cfg, env: e, watchdog: watchdog, sdSocket: sdSocket,
+		pool: pool{byPID: map[int]*worker{}, servGen: 1, lastGen: 1}}
+	for i := 0; i < cfg.Workers; i++ {
+		s.pool.slots = append(s.pool.slots, newSlot(i, 1, now))
+	}
+	return s
+}
+
+// begin starts the first generation.
+func (s *supervisor) begin(now time.Time, sockets string) {
+	s.env.log.Logf(prioInfo, "starting %d workers of %q on%s", len(s.pool.slots), s.cfg.Command[0], sockets)
+	s.notify(fmt.Sprintf("STATUS=starting %d workers", len(s.pool.slots)))
+	if s.watchdog > 0 {
+		s.rep.nextPing = now
+	}
+	s.reconcile(now)
+}
+
+// done reports whether the supervisor has nothing left to do: it is
+// stopping and every worker has exited.
+func (s *supervisor) done() bool { return s.stopping && len(s.pool.byPID) == 0 }
+
+// The events the loop feeds the supervisor.
+type (
+	exitEvent struct {
+		pid    int
+		status unix.WaitStatus
+	}
+	signalEvent struct{ sig os.Signal }
+	rejectEvent struct {
+		id  *workerID
+		pid int32
+	}
+)
+
+func (s *supervisor) handle(ev any, now time.Time) {
+	switch ev := ev.(type) {
+	case exitEvent:
+		s.onExit(ev, now)
+	case signalEvent:
+		s.onSignal(ev.sig, now)
+	case notifyMsg:
+		s.onNotify(ev, now)
+	case rejectEvent:
+		s.env.log.Logf(prioWarning, "ignored a notify message on %s's socket from pid %d, which is not in its process group", ev.id, ev.pid)
+	}
+}
+
+// request answers a control request (reload-wait, status).
+func (s *supervisor) request(cmd string, answer reply, now time.Time) {
+	switch cmd {
+	case "reload":
+		s.requestReload(answer, now)
+	case "status":
+		answer(s.statusJSON())
+	default:
+		answer(fmt.Sprintf("error: unknown request %q", cmd))
+	}
+}
+
+func (s *supervisor) onSignal(sig os.Signal, now time.Time) {
+	switch sig {
+	case unix.SIGTERM, unix.SIGINT:
+		if s.stopping {
+			s.env.log.Logf(prioNotice, "second SIG%s: stopping now", signalName(sig.(syscall.Signal)))
+			s.beginStop(now, true)
+			return
+		}
+		s.env.log.Logf(prioInfo, "SIG%s: stopping workers gracefully (SIG%s, up to %s)", signalName(sig.(syscall.Signal)), signalName(s.cfg.StopSignal), s.cfg.GracefulTimeout)
+		s.beginStop(now, false)
+	case unix.SIGQUIT:
+		s.env.log.Logf(prioNotice, "SIGQUIT: fast stop")
+		s.beginStop(now, true)
+	case unix.SIGHUP:
+		s.requestReload(nil, now)
+	case unix.SIGTTIN:
+		s.scale(len(s.pool.slots)+1, now)
+	case unix.SIGTTOU:
+		s.scale(len(s.pool.slots)-1, now)
+	}
+}
+
+func (s *supervisor) onExit(ev exitEvent, now time.Time) {
+	w := s.pool.byPID[ev.pid]
+	if w == nil {
+		return // a re-parented descendant
+	}
+	delete(s.pool.byPID, ev.pid)
+	// Whatever the worker left in its group (children of a forking app)
+	// goes with it.
+	_ = s.env.kill(-w.pid(), unix.SIGKILL)
+	w.io.close()
+	w.io.settle(tailWait)
+	how := exitText(ev.status)
+	if w.errno != "" { // the worker's own last word, sd_notify ERRNO=
+		how += " (ERRNO=" + w.errno + ")"
+	}
+	sl, inc := s.pool.find(w)
+	if sl == nil || s.stopping {
+		s.env.log.Logf(prioInfo, "%s %s", w.id, how)
+		return
+	}
+	inc.w = nil
+	switch {
+	case !w.readyAt.IsZero() && inc == sl.cur:
+		s.pool.lastEvent = fmt.Sprintf("worker %d %s", sl.idx, how)
+		if w.selfStop {
+			how += " after STOPPING=1"
+		}
+		s.restartLater(sl, inc, w, how+" after "+now.Sub(w.started).Round(time.Millisecond).String(), now)
+	case w.state != wDying && killedFromOutside(ev.status):
+		// Exit 69 means "this app cannot boot", never "someone killed my
+		// workers": an operator, a script or the OOM killer stopped a
+		// worker that was booting fine.
+		s.pool.lastEvent = fmt.Sprintf("worker %d %s before ready", sl.idx, how)
+		s.restartLater(sl, inc, w, how+" before it was ready, by a signal the launcher did not send (not a boot failure)", now)
+	default:
+		tail := w.io.tail()
+		if tail == "" {
+			tail = "(no output)"
+		}
+		s.bootFailed(sl, inc, w.id.String(), how, tail, now)
+	}
+}
+
+// killedFromOutside reports whether a worker died of a signal that someone
+// else sends to a process (kill, an operator's Ctrl-C, the OOM killer),
+// rather than one it brought on itself (SIGSEGV, SIGABRT, ...). The
+// launcher's own kills of booting workers are told apart by their state.
+func killedFromOutside(ws unix.WaitStatus) bool {
+	if !ws.Signaled() {
+		return false
+	}
+	switch ws.Signal() {
+	case unix.SIGKILL, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2:
+		return true
+	}
+	return false
+}
+
+// restartLater restarts a slot position whose worker exited without failing
+// to boot (a crash of a serving worker, or a kill from outside): with
+// backoff, doubling to --backoff-max and reset once a worker stayed up
+// stableAfter, counted as a restart.
+func (s *supervisor) restartLater(sl *slot, inc *incarnation, w *worker, what string, now time.Time) {
+	if now.Sub(w.started) >= stableAfter {
+		inc.delay = initialBackoff
+	}
+	inc.startAt = now.Add(inc.delay)
+	s.at(inc.startAt)
+	s.pool.restarts++
+	s.env.log.Logf(prioWarning, "%s %s; restarting in %s", w.id, what, inc.delay)
+	inc.delay = min(2*inc.delay, s.cfg.BackoffMax)
+}
+
+// bootFailed handles a worker of inc that exited (or could not start)
+// before it was ready: retry with backoff, then halt with 69, roll back a
+// reload, or keep the slot degraded while others serve.
+func (s *supervisor) bootFailed(sl *slot, inc *incarnation, who, how, tail string, now time.Time) {
+	inc.fails++
+	s.pool.lastEvent = fmt.Sprintf("worker %d %s before ready", sl.idx, how)
+	if inc.fails < s.cfg.BootRetries {
+		s.env.log.Logf(prioWarning, "%s %s before it was ready (boot failure %d of %d), retrying in %s; last output: %s",
+			who, how, inc.fails, s.cfg.BootRetries, inc.delay, tail)
+		inc.startAt = now.Add(inc.delay)
+		s.at(inc.startAt) // the failure may come from within this reconcile pass
+		inc.delay = min(2*inc.delay, s.cfg.BackoffMax)
+		return
+	}
+	reason := fmt.Sprintf("worker %d %s before it was ready, %d times in a row; last output: %s", sl.idx, how, inc.fails, tail)
+	switch {
+	case inc == sl.next && sl.recycling:
+		s.env.log.Logf(prioErr, "recycling worker %d failed: %s; keeping the old worker", sl.idx, reason)
+		s.abandonSuccessor(sl, now)
+		if w := sl.cur.w; w != nil && s.cfg.MaxLifetime > 0 {
+			w.expires = now.Add(s.cfg.MaxLifetime)
+		}
+	case inc == sl.next && s.rolls.cur != nil:
+		s.rollback(reason, now)
+	case s.rep.readySent && s.pool.readyCount() > 0:
+		// The service is up and other workers serve: halting would turn one
+		// slot's trouble (a crash replacement that meets broken code left by
+		// a rolled-back deploy, a database that is down right now) into an
+		// outage. Keep the slot degraded, retried at the backoff cap, and
+		// say so; exit 69 once no worker serves at all.
+		s.env.log.Logf(prioErr, "worker %d cannot boot: %s; %s keep serving, retrying every %s", sl.idx, reason, s.countText(), s.cfg.BackoffMax)
+		s.pool.lastEvent = fmt.Sprintf("worker %d cannot boot (%s)", sl.idx, how)
+		inc.startAt = now.Add(s.cfg.BackoffMax)
+		s.at(inc.startAt)
+	default:
+		s.env.log.Logf(prioErr, "workers could not boot: %s; stopping (exit status 69)", reason)
+		s.exitErr = &BootError{Msg: "workers could not boot: " + reason}
+		s.beginStop(now, false)
+	}
+}
+
+func (s *supervisor) onNotify(n notifyMsg, now time.Time) {
+	w := s.pool.byPID[n.id.pid]
+	if w == nil || w.id != n.id {
+		return
+	}
+	f := n.fields
+	if v, ok := f["STATUS"]; ok {
+		w.status = v
+		s.rep.progress = true
+	}
+	if v, ok := f["ERRNO"]; ok {
+		w.errno = v
+	}
+	if v, ok := f["EXTEND_TIMEOUT_USEC"]; ok && w.state == wStarting {
+		if us, ok := parseUsec(v); ok {
+			if d := now.Add(time.Duration(us) * time.Microsecond); d.After(w.deadline) {
+				w.deadline = d
+			}
+			s.rep.progress = true
+		}
+	}
+	if f["STOPPING"] == "1" {
+		w.selfStop = true
+	}
+	if f["READY"] == "1" && w.state == wStarting && s.cfg.Ready == ReadyNotify {
+		s.markReady(w, now)
+	}
+	switch f["WATCHDOG"] {
+	case "1":
+		w.lastPing = now
+	case "trigger":
+		if w.state == wReady || w.state == wStarting {
+			s.hung(w, "sent WATCHDOG=trigger", now)
+		}
+	}
+}
+
+func (s *supervisor) markReady(w *worker, now time.Time) {
+	w.state = wReady
+	w.readyAt = now
+	w.lastPing = now
+	if s.cfg.MaxLifetime > 0 {
+		w.expires = now.Add(s.cfg.MaxLifetime + s.env.jitter(s.cfg.MaxLifetime/10))
+	}
+	s.rep.progress = true
+	if _, inc := s.pool.find(w); inc != nil {
+		inc.fails = 0
+	}
+}
+
+// hung handles a worker that stopped feeding its watchdog: SIGABRT for a
+// stack dump (with SIGCONT, so a SIGSTOPped one can act on it), SIGKILL
+// after abortGrace, and an immediate replacement.
+func (s *supervisor) hung(w *worker, why string, now time.Time) {
+	s.env.log.Logf(prioErr, "%s %s: sending SIGABRT, SIGKILL in %s, and replacing it", w.id, why, abortGrace)
+	_ = s.env.kill(w.pid(), unix.SIGABRT)
+	_ = s.env.kill(-w.pid(), unix.SIGCONT)
+	w.state = wDying
+	w.deadline = now.Add(abortGrace)
+	sl, inc := s.pool.find(w)
+	if sl == nil {
+		return
+	}
+	s.pool.restarts++
+	s.pool.lastEvent = fmt.Sprintf("worker %d hung", sl.idx)
+	inc.w = nil
+	inc.startAt = now
+}
+
+// stopWorker asks w to finish its requests and exit; SIGKILL at the deadline.
+func (s *supervisor) stopWorker(w *worker, now time.Time) {
+	if w == nil || w.state == wStopping || w.state == wDying {
+		return
+	}
+	w.state = wStopping
+	w.deadline = now.Add(s.cfg.GracefulTimeout)
+	_ = s.env.kill(-w.pid(), s.cfg.StopSignal)
+	_ = s.env.kill(-w.pid(), unix.SIGCONT)
+}
+
+func (s *supervisor) beginStop(now time.Time, fast bool) {
+	if !s.stopping {
+		s.stopping = true
+		s.notify("STOPPING=1", "STATUS=stopping: "+s.countText())
+		s.failWaiters("launcher is stopping")
+	}
+	for _, w := range s.pool.byPID {
+		if fast {
+			_ = s.env.kill(-w.pid(), unix.SIGKILL)
+			w.state = wDying
+			continue
+		}
+		s.stopWorker(w, now)
+	}
+}
+
+func (s *supervisor) failWaiters(why string) {
+	if r := s.rolls.cur; r != nil {
+		for _, answer := range r.waiters {
+			answer("error: " + why)
+		}
+		r.waiters = nil
+	}
+	for _, answer := range s.rolls.queued {
+		answer("error: " + why)
+	}
+	s.rolls.queued = nil
+}
+
+func (s *supervisor) scale(n int, now time.Time) {
+	if n < 1 || s.stopping {
+		s.env.log.Logf(prioNotice, "not scaling to %d workers", n)
+		return
+	}
+	if n > len(s.pool.slots) {
+		gen := s.pool.servGen
+		if s.rolls.cur != nil {
+			gen = s.rolls.cur.gen // a slot added during a roll starts on the new code
+		}
+		s.pool.slots = append(s.pool.slots, newSlot(n-1, gen, now))
+		s.env.log.Logf(prioInfo, "scaling up to %d workers", n)
+		return
+	}
+	last := s.pool.slots[n]
+	s.pool.slots = s.pool.slots[:n]
+	s.stopWorker(last.cur.w, now)
+	if last.next != nil {
+		s.stopWorker(last.next.w, now)
+	}
+	s.env.log.Logf(prioInfo, "scaling down to %d workers", n)
+}
+
+func exitText(ws unix.WaitStatus) string {
+	switch {
+	case ws.Exited():
+		return fmt.Sprintf("exited with status %d", ws.ExitStatus())
+	case ws.Signaled():
+		t := "was killed by SIG" + signalName(ws.Signal())
+		if ws.CoreDump() {
+			t += " (core dumped)"
+		}
+		return t
+	}
+	return fmt.Sprintf("ended (wait status %#x)", uint32(ws))
+}
