@@ -3,6 +3,7 @@ package prefork
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/journal"
 	"golang.org/x/sys/unix"
 )
 
@@ -56,11 +58,41 @@ type ctlRequest struct {
 	reply chan string
 }
 
-func serveControl(l *net.UnixListener, requests chan<- ctlRequest, quit <-chan struct{}) {
+// serveControl accepts control connections until the listener is closed.
+// Running out of descriptors (EMFILE, ENFILE) or memory must not end it for
+// good: it backs off (5 ms doubling to 1 s, as net/http's Serve does),
+// logs once per outage, and goes on.
+func serveControl(l *net.UnixListener, requests chan<- ctlRequest, quit <-chan struct{}, logf func(prio journal.Priority, format string, a ...any)) {
+	var delay time.Duration
 	for {
 		c, err := l.AcceptUnix()
 		if err != nil {
-			return
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			select {
+			case <-quit:
+				return
+			default:
+			}
+			if delay == 0 {
+				delay = 5 * time.Millisecond
+				logf(prioWarning, "control socket: %v; retrying (reload-wait and status wait meanwhile)", err)
+			} else {
+				delay = min(2*delay, time.Second)
+			}
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-quit:
+				t.Stop()
+				return
+			}
+			continue
+		}
+		if delay != 0 {
+			logf(prioNotice, "control socket accepting again")
+			delay = 0
 		}
 		go handleControl(c, requests, quit)
 	}

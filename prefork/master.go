@@ -81,7 +81,7 @@ func New(cfg Config, rt Runtime, stderr io.Writer) (*Master, error) {
 		devnull: devnull, dir: dir, workDir: cfg.Dir, watchdog: cfg.WorkerWatchdog,
 		sink:    m.log,
 		deliver: func(n notifyMsg) { m.post(n) },
-		reject:  func(id *workerID, pid int32) { m.post(rejectEvent{id, pid}) },
+		reject:  func(id *workerID, why string, n int) { m.post(rejectEvent{id, why, n}) },
 	}
 	e := env{
 		spawn:  m.spawn,
@@ -139,7 +139,7 @@ func (m *Master) Run() error {
 			m.log.Logf(prioWarning, "%v; reload-wait and status cannot reach this launcher (SIGHUP still reloads)", err)
 		} else {
 			defer l.Close()
-			go serveControl(l, m.requests, m.quit)
+			go serveControl(l, m.requests, m.quit, m.log.Logf)
 		}
 	}
 

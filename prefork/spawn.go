@@ -26,7 +26,7 @@ type spawner struct {
 	seq      int
 	// deliver and reject hand the worker's notify datagrams to the loop.
 	deliver func(notifyMsg)
-	reject  func(*workerID, int32)
+	reject  func(*workerID, string, int)
 }
 
 // realIO is a spawned worker's output forwarder and notify socket.
@@ -94,6 +94,6 @@ func (sp *spawner) spawn(slot, gen int) (*worker, error) {
 		return nil, fmt.Errorf("start worker %d: %w", slot, err)
 	}
 	id := &workerID{slot: slot, gen: gen, pid: pid, prefix: fmt.Sprintf("[w%d] ", slot)}
-	go ntf.serve(id, sp.deliver, func(pid int32) { sp.reject(id, pid) })
+	go ntf.serve(id, sp.deliver, func(why string, n int) { sp.reject(id, why, n) })
 	return &worker{id: id, state: wStarting, io: realIO{fwd: startForwarder(id, r, sp.sink), ntf: ntf}}, nil
 }

@@ -75,8 +75,9 @@ type (
 	}
 	signalEvent struct{ sig os.Signal }
 	rejectEvent struct {
-		id  *workerID
-		pid int32
+		id         *workerID
+		why        string
+		suppressed int // rejected since the last report, not logged
 	}
 )
 
@@ -89,7 +90,11 @@ func (s *supervisor) handle(ev any, now time.Time) {
 	case notifyMsg:
 		s.onNotify(ev, now)
 	case rejectEvent:
-		s.env.log.Logf(prioWarning, "ignored a notify message on %s's socket from pid %d, which is not in its process group", ev.id, ev.pid)
+		more := ""
+		if ev.suppressed > 0 {
+			more = fmt.Sprintf(" (and %d more rejected datagrams since the last warning)", ev.suppressed)
+		}
+		s.env.log.Logf(prioWarning, "%s's notify socket: %s%s", ev.id, ev.why, more)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,6 +22,9 @@ import (
 type workerNotify struct {
 	conn *net.UnixConn
 	path string
+	// rejectEvery bounds the warnings about rejected datagrams (tests
+	// lengthen it).
+	rejectEvery time.Duration
 }
 
 func listenWorkerNotify(dir string, slot, seq int) (*workerNotify, error) {
@@ -42,7 +46,7 @@ func listenWorkerNotify(dir string, slot, seq int) (*workerNotify, error) {
 		conn.Close()
 		return nil, fmt.Errorf("worker notify socket SO_PASSCRED: %w", err)
 	}
-	return &workerNotify{conn: conn, path: path}, nil
+	return &workerNotify{conn: conn, path: path, rejectEvery: rejectEvery}, nil
 }
 
 // notifyMsg is one datagram from a worker, parsed into KEY=VALUE pairs.
@@ -51,22 +55,49 @@ type notifyMsg struct {
 	fields map[string]string
 }
 
+// notifyMax is the largest datagram systemd accepts (NOTIFY_BUFFER_MAX,
+// PIPE_BUF): a longer one is dropped whole, as systemd drops it, rather
+// than cut and its prefix acted on.
+const notifyMax = 4096
+
+// rejectEvery bounds the warnings about rejected datagrams: one per
+// worker per interval, carrying the count of those not logged.
+const rejectEvery = 10 * time.Second
+
 // serve reads datagrams until the socket is closed and hands accepted ones
-// to deliver. It must not touch worker state: it only reads the immutable id.
-func (n *workerNotify) serve(id *workerID, deliver func(notifyMsg), reject func(pid int32)) {
-	buf := make([]byte, 4096)
+// to deliver. It must not touch worker state: it only reads the immutable
+// id. Rejected datagrams (an oversized one, a sender outside the worker's
+// process group) are reported through reject at most once per rejectEvery,
+// so a flood costs the supervisor loop nothing.
+func (n *workerNotify) serve(id *workerID, deliver func(notifyMsg), reject func(why string, suppressed int)) {
+	buf := make([]byte, notifyMax+1)
 	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
+	var (
+		lastWarn   time.Time
+		suppressed int
+	)
+	warn := func(why string) {
+		if now := time.Now(); lastWarn.IsZero() || now.Sub(lastWarn) >= n.rejectEvery {
+			reject(why, suppressed)
+			lastWarn, suppressed = now, 0
+			return
+		}
+		suppressed++
+	}
 	for {
-		nb, noob, _, _, err := n.conn.ReadMsgUnix(buf, oob)
+		nb, noob, flags, _, err := n.conn.ReadMsgUnix(buf, oob)
 		if err != nil {
 			return
 		}
 		pid, ok := senderPID(oob[:noob])
-		if !ok || !belongsTo(pid, id.pid) {
-			reject(pid)
-			continue
+		switch {
+		case nb > notifyMax || flags&unix.MSG_TRUNC != 0:
+			warn(fmt.Sprintf("dropped a notify message of more than %d bytes (systemd drops them too)", notifyMax))
+		case !ok || !belongsTo(pid, id.pid):
+			warn(fmt.Sprintf("ignored a notify message from pid %d, which is not in its process group", pid))
+		default:
+			deliver(parseNotify(id, buf[:nb]))
 		}
-		deliver(parseNotify(id, buf[:nb]))
 	}
 }
 
