@@ -4,10 +4,10 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -200,6 +200,9 @@ var targetOnce struct {
 // every user can read (the unprivileged tests run it as nobody).
 func targetBin(t testing.TB) string {
 	t.Helper()
+	if p := os.Getenv("OBSERVE_TARGET"); p != "" { // in a helper process
+		return p
+	}
 	targetOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "observe-target-")
 		if err != nil {
@@ -228,6 +231,13 @@ func need(t testing.TB, paths ...string) {
 	}
 }
 
-func loopback(port uint16) netip.AddrPort {
-	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), port)
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func atoi(t testing.TB, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

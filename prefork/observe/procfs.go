@@ -206,12 +206,6 @@ func gone(err error) bool {
 	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH)
 }
 
-// denied reports a permission problem: we could not see, which is never
-// the same as "not accepting".
-func denied(err error) bool {
-	return errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM)
-}
-
 // recordingProc copies everything read through it under dir, in the form
 // dirProc reads back (see Snapshot).
 type recordingProc struct {

@@ -229,8 +229,10 @@ func blockThreads(n int) {
 //
 //	accept          accept one connection  -> "accepted ID"
 //	read ID N       read exactly N bytes    -> "read ID"
+//	echo ID N       read N bytes, write them back at once -> "echoed ID"
 //	write ID TEXT   write TEXT              -> "wrote ID"
 //	writen ID N     write up to N bytes, not blocking -> "wrote ID K"
+//	dial ADDR       connect out             -> "dialed ID"
 //	close ID        close it                -> "closed ID"
 func connServer() {
 	var conns []int
@@ -265,6 +267,21 @@ func connServer() {
 				got += m
 			}
 			say("read " + f[1])
+		case "echo": // read N bytes and write them back at once
+			n, err := strconv.Atoi(f[2])
+			must(err)
+			buf := make([]byte, n)
+			for got := 0; got < n; {
+				m, err := unix.Read(id(), buf[got:])
+				must(err)
+				if m == 0 {
+					die(fmt.Errorf("EOF"))
+				}
+				got += m
+			}
+			_, err = unix.Write(id(), buf)
+			must(err)
+			say("echoed " + f[1])
 		case "write":
 			_, err := unix.Write(id(), []byte(strings.Join(f[2:], " ")))
 			must(err)
@@ -283,6 +300,13 @@ func connServer() {
 				off += m
 			}
 			say("wrote " + f[1] + " " + strconv.Itoa(off))
+		case "dial": // an outgoing connection, which is not an accepted one
+			c, err := net.Dial("tcp", f[1])
+			must(err)
+			fc, err := c.(*net.TCPConn).File()
+			must(err)
+			conns = append(conns, int(fc.Fd()))
+			say("dialed " + strconv.Itoa(len(conns)-1))
 		case "close":
 			must(unix.Close(id()))
 			say("closed " + f[1])
