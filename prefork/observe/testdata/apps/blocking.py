@@ -1,0 +1,13 @@
+# A blocking accept loop on fd 3; "select" as argv[1] waits in select first.
+import select
+import socket
+import sys
+
+s = socket.socket(fileno=3)
+s.setblocking(True)
+print("waiting", flush=True)
+while True:
+    if sys.argv[1:] == ["select"]:
+        select.select([s], [], [])
+    c, _ = s.accept()
+    c.close()
