@@ -19,8 +19,14 @@ type Socket struct {
 	Name   string // LISTEN_FDNAMES entry
 	Desc   string // human description, e.g. "tcp 127.0.0.1:8000"
 	fd     int
+	bound  bool   // the launcher bound it (--listen), rather than inheriting it
 	unlink string // unix socket path to remove on Close (sockets we bound)
 }
+
+// Bound reports whether the launcher bound the socket itself (--listen)
+// rather than inheriting it from systemd: only then is closing the
+// launcher's copy the end of it once the workers let go.
+func (s *Socket) Bound() bool { return s.bound }
 
 // FD returns the descriptor. It stays owned by the Socket.
 func (s *Socket) FD() int { return s.fd }
@@ -129,7 +135,7 @@ func bindOne(sp Spec) (*Socket, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	return &Socket{Name: name, Desc: describe(fd), fd: fd}, nil
+	return &Socket{Name: name, Desc: describe(fd), fd: fd, bound: true}, nil
 }
 
 func bindUnix(path, name string) (*Socket, error) {
@@ -159,7 +165,7 @@ func bindUnix(path, name string) (*Socket, error) {
 		os.Remove(path)
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	return &Socket{Name: name, Desc: "unix " + path, fd: fd, unlink: path}, nil
+	return &Socket{Name: name, Desc: "unix " + path, fd: fd, bound: true, unlink: path}, nil
 }
 
 // staleUnix reports whether nobody accepts on the unix socket at path.

@@ -28,6 +28,9 @@ func TestBindTCPAndUnix(t *testing.T) {
 			t.Errorf("%s: non-blocking; systemd passes blocking sockets by default", s)
 		}
 	}
+	if !socks[0].Bound() || !socks[1].Bound() {
+		t.Error("sockets bound from --listen not marked as bound by the launcher")
+	}
 	if socks[0].Name != DefaultFDName || socks[1].Name != "api" {
 		t.Errorf("names = %q, %q", socks[0].Name, socks[1].Name)
 	}

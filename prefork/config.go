@@ -12,28 +12,33 @@ import (
 type ReadyMode int
 
 const (
-	// ReadyAlive: the worker has stayed up for ReadyAfter.
-	ReadyAlive ReadyMode = iota
-	// ReadyNotify: the worker sent READY=1 on its NOTIFY_SOCKET.
+	// ReadyAccept: a process of the worker's group is seen waiting for
+	// connections on a listening socket (the default: the kernel's word,
+	// not the app's).
+	ReadyAccept ReadyMode = iota
+	// ReadyNotify: the worker sent READY=1 on its NOTIFY_SOCKET, and a
+	// process of its group is seen waiting for connections.
 	ReadyNotify
+	// ReadyAlive: the worker has stayed up for ReadyAfter (a timer; also
+	// what accept falls back to where the launcher cannot look).
+	ReadyAlive
 )
 
-// ParseReadyMode parses "alive" or "notify".
+// ParseReadyMode parses "accept", "notify" or "alive".
 func ParseReadyMode(s string) (ReadyMode, error) {
 	switch s {
-	case "alive":
-		return ReadyAlive, nil
+	case "accept":
+		return ReadyAccept, nil
 	case "notify":
 		return ReadyNotify, nil
+	case "alive":
+		return ReadyAlive, nil
 	}
-	return 0, fmt.Errorf("--ready %q: want alive or notify", s)
+	return 0, fmt.Errorf("--ready %q: want accept, notify or alive", s)
 }
 
 func (r ReadyMode) String() string {
-	if r == ReadyNotify {
-		return "notify"
-	}
-	return "alive"
+	return [...]string{"accept", "notify", "alive"}[r]
 }
 
 // Config is what an operator sets: the flags of `sdlaunch run`. cmd builds

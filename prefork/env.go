@@ -22,6 +22,32 @@ type env struct {
 	// jitter returns a random duration in [0, max].
 	jitter func(max time.Duration) time.Duration
 	log    logger
+
+	// observe looks at process group pgid: does one of its processes wait
+	// for connections on a listening socket? nil: the launcher cannot look.
+	observe func(pgid int) observation
+	// freeze stops every process of group pgid (SIGSTOP) and returns once
+	// they have all stopped; busy then counts the accepted connections its
+	// processes hold with a request in progress; thaw continues the group.
+	// A nil freeze means stops cannot be made lossless here.
+	freeze func(pgid int) error
+	busy   func(pgid int) (n int, detail string, err error)
+	thaw   func(pgid int)
+	// alive reports whether any process is left in group pgid.
+	alive func(pgid int) bool
+	// forget drops what was remembered of group pgid between looks.
+	forget func(pgid int)
+	// unlisten closes the launcher's own copies of the sockets it bound
+	// itself (not systemd's), so that once the workers let go of them too,
+	// a connection is refused rather than left waiting for nobody.
+	unlisten func()
+}
+
+// observation is what the launcher saw of a worker's process group.
+type observation struct {
+	accepting bool
+	detail    string // who waits, where ("pid 42 in epoll_wait on tcp 127.0.0.1:8000")
+	unknown   string // why the launcher could not see; "" when it could
 }
 
 // logger is where the supervisor's own messages go (the logSink).

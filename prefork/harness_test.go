@@ -44,6 +44,15 @@ type harness struct {
 	spawnErr error
 	// notifyErr, when set, makes sends to systemd fail.
 	notifyErr error
+	// What the fake observer sees, by process group; a group not listed
+	// accepts (readiness), holds no request in progress (stops) and is
+	// empty once its main process exited.
+	seen      map[int]observation
+	busyConns map[int]int
+	alive     map[int]bool
+	frozen    map[int]bool
+	freezes   int
+	unlisten  int
 }
 
 type logRec struct{ h *harness }
@@ -65,7 +74,8 @@ func newHarness(t *testing.T, cfg Config, watchdog time.Duration) *harness {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("test config: %v", err)
 	}
-	h := &harness{t: t, now: time.Unix(1_000_000, 0), nextPID: 100}
+	h := &harness{t: t, now: time.Unix(1_000_000, 0), nextPID: 100,
+		seen: map[int]observation{}, busyConns: map[int]int{}, alive: map[int]bool{}, frozen: map[int]bool{}}
 	e := env{
 		spawn: func(slot, gen int) (*worker, error) {
 			if h.spawnErr != nil {
@@ -79,6 +89,9 @@ func newHarness(t *testing.T, cfg Config, watchdog time.Duration) *harness {
 		},
 		kill: func(pid int, sig syscall.Signal) error {
 			h.kills = append(h.kills, sent{pid, sig})
+			if sig == syscall.SIGCONT && pid < 0 {
+				h.frozen[-pid] = false
+			}
 			return nil
 		},
 		notify: func(lines ...string) error {
@@ -90,6 +103,30 @@ func newHarness(t *testing.T, cfg Config, watchdog time.Duration) *harness {
 		},
 		jitter: func(max time.Duration) time.Duration { return max / 2 },
 		log:    logRec{h},
+		observe: func(pgid int) observation {
+			if o, ok := h.seen[pgid]; ok {
+				return o
+			}
+			return observation{accepting: true, detail: fmt.Sprintf("pid %d in accept on tcp 127.0.0.1:8000 (fd 3)", pgid)}
+		},
+		freeze: func(pgid int) error {
+			if h.frozen[pgid] {
+				t.Errorf("group %d frozen twice", pgid)
+			}
+			h.frozen[pgid] = true
+			h.freezes++
+			return nil
+		},
+		busy: func(pgid int) (int, string, error) {
+			if !h.frozen[pgid] {
+				t.Errorf("group %d inspected without being frozen", pgid)
+			}
+			n := h.busyConns[pgid]
+			return n, fmt.Sprintf("%d connections with a request", n), nil
+		},
+		thaw:     func(pgid int) { h.frozen[pgid] = false },
+		alive:    func(pgid int) bool { return h.alive[pgid] },
+		unlisten: func() { h.unlisten++ },
 	}
 	h.s = newSupervisor(cfg, e, watchdog, "/run/test/notify", h.now)
 	h.s.begin(h.now, " tcp 127.0.0.1:8000")

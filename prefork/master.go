@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-systemd/v22/journal"
+	"github.com/sdlaunch/sdlaunch/prefork/observe"
 	"golang.org/x/sys/unix"
 )
 
@@ -83,12 +84,20 @@ func New(cfg Config, rt Runtime, stderr io.Writer) (*Master, error) {
 		deliver: func(n notifyMsg) { m.post(n) },
 		reject:  func(id *workerID, why string, n int) { m.post(rejectEvent{id, why, n}) },
 	}
+	look := newLooker(rt.Sockets)
 	e := env{
-		spawn:  m.spawn,
-		kill:   func(pid int, sig syscall.Signal) error { return unix.Kill(pid, sig) },
-		notify: sd.send,
-		jitter: func(n time.Duration) time.Duration { return time.Duration(rand.Int64N(int64(n) + 1)) },
-		log:    m.log,
+		spawn:    m.spawn,
+		kill:     func(pid int, sig syscall.Signal) error { return unix.Kill(pid, sig) },
+		notify:   sd.send,
+		jitter:   func(n time.Duration) time.Duration { return time.Duration(rand.Int64N(int64(n) + 1)) },
+		log:      m.log,
+		observe:  look.observe,
+		freeze:   look.freeze,
+		busy:     look.busy,
+		thaw:     look.thaw,
+		alive:    observe.GroupAlive,
+		forget:   look.forget,
+		unlisten: m.unlisten,
 	}
 	m.sup = newSupervisor(cfg, e, rt.Watchdog, rt.NotifySocket, time.Now())
 	return m, nil
@@ -102,6 +111,18 @@ func (m *Master) spawn(slot, gen int) (*worker, error) {
 		go func() { <-done; m.outputs.Done() }()
 	}
 	return w, err
+}
+
+// unlisten closes the launcher's own copies of the sockets it bound: once
+// the workers let go of them too, a connection is refused at once instead
+// of waiting in a backlog nobody will accept from. Sockets inherited from
+// systemd stay: systemd keeps them for the next start.
+func (m *Master) unlisten() {
+	for _, s := range m.rt.Sockets {
+		if s.Bound() {
+			_ = s.Close()
+		}
+	}
 }
 
 // Logf logs a launcher message through the master's sink.

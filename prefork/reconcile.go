@@ -2,6 +2,7 @@ package prefork
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,45 +43,121 @@ func (s *supervisor) at(t time.Time) {
 // watchdog.
 func (s *supervisor) deadlines(now time.Time) {
 	for _, w := range s.pool.byPID {
-		switch w.state {
-		case wStarting:
-			if s.cfg.Ready == ReadyAlive {
-				if t := w.started.Add(s.cfg.ReadyAfter); !now.Before(t) {
-					s.markReady(w, now)
-				} else {
-					s.at(t)
-				}
-				continue
+		s.deadline(w, now)
+	}
+	for _, w := range slices.Clone(s.pool.leftovers) {
+		s.deadline(w, now)
+	}
+}
+
+func (s *supervisor) deadline(w *worker, now time.Time) {
+	switch w.state {
+	case wStarting:
+		s.checkReady(w, now)
+	case wReady:
+		if s.cfg.WorkerWatchdog > 0 {
+			t := w.lastPing.Add(s.cfg.WorkerWatchdog)
+			if !now.Before(t) {
+				s.hung(w, fmt.Sprintf("sent no WATCHDOG=1 for %s", s.cfg.WorkerWatchdog), now)
+				s.at(w.deadline)
+				return
 			}
-			if !now.Before(w.deadline) {
-				s.env.log.Logf(prioErr, "%s did not send READY=1 within its start timeout; killing it", w.id)
-				_ = s.env.kill(-w.pid(), unix.SIGKILL)
-				w.state = wDying
-				w.deadline = now.Add(abortGrace)
-				// Its exit is then a boot failure like any other.
-				continue
-			}
-			s.at(w.deadline)
-		case wReady:
-			if s.cfg.WorkerWatchdog > 0 {
-				t := w.lastPing.Add(s.cfg.WorkerWatchdog)
-				if !now.Before(t) {
-					s.hung(w, fmt.Sprintf("sent no WATCHDOG=1 for %s", s.cfg.WorkerWatchdog), now)
-					s.at(w.deadline)
-					continue
-				}
-				s.at(t)
-			}
-		case wStopping, wDying:
-			if !now.Before(w.deadline) {
-				if w.state == wStopping {
-					s.env.log.Logf(prioWarning, "%s still running %s after the stop signal: SIGKILL", w.id, s.cfg.GracefulTimeout)
-				}
-				_ = s.env.kill(-w.pid(), unix.SIGKILL)
-				w.deadline = now.Add(time.Hour)
-			}
-			s.at(w.deadline)
+			s.at(t)
 		}
+	case wStopping:
+		s.stepStop(w, now)
+	case wDying:
+		if w.mainGone {
+			if now.Before(w.nextLook) {
+				s.at(w.nextLook)
+			} else {
+				s.pollLeftover(w, now)
+			}
+			return
+		}
+		if !now.Before(w.deadline) {
+			_ = s.env.kill(-w.pid(), unix.SIGKILL)
+			w.deadline = now.Add(time.Hour)
+		}
+		s.at(w.deadline)
+	}
+}
+
+// checkReady decides a booting worker's readiness by its mode: accept looks
+// at its process group (and falls back to the --ready-after timer where it
+// cannot look), notify waits for READY=1 and then looks, alive is the timer
+// alone. accept and notify give up at --start-timeout.
+func (s *supervisor) checkReady(w *worker, now time.Time) {
+	mode := s.cfg.Ready
+	if mode == ReadyAlive || mode == ReadyAccept && w.blind {
+		t := w.started.Add(s.cfg.ReadyAfter)
+		if !now.Before(t) {
+			s.markReady(w, now)
+			return
+		}
+		s.at(t)
+		if mode == ReadyAlive {
+			return
+		}
+	}
+	if !now.Before(w.deadline) {
+		why := "no process of its group waited for connections on the listening sockets"
+		switch {
+		case mode == ReadyNotify && !w.gotReady:
+			why = "it sent no READY=1"
+		case mode == ReadyNotify:
+			why = "it sent READY=1, but no process of its group waited for connections on the listening sockets"
+		}
+		s.env.log.Logf(prioErr, "%s did not become ready within --start-timeout %s (%s); killing it", w.id, s.cfg.StartTimeout, why)
+		_ = s.env.kill(-w.pid(), unix.SIGKILL)
+		_ = s.env.kill(-w.pid(), unix.SIGCONT)
+		w.state = wDying
+		w.timedOut = true
+		w.busyWhy = fmt.Sprintf("did not become ready within --start-timeout %s (%s)", s.cfg.StartTimeout, why)
+		w.deadline = now.Add(abortGrace)
+		s.at(w.deadline)
+		return // its exit is then a (final) boot failure
+	}
+	s.at(w.deadline)
+	if w.blind || mode == ReadyNotify && !w.gotReady {
+		return
+	}
+	if now.Before(w.nextLook) {
+		s.at(w.nextLook)
+		return
+	}
+	s.look(w, now)
+}
+
+// look observes w's process group once.
+func (s *supervisor) look(w *worker, now time.Time) {
+	o := observation{unknown: "the launcher cannot look at its workers' processes here"}
+	if s.env.observe != nil {
+		o = s.env.observe(w.pid())
+	}
+	switch {
+	case o.accepting:
+		s.env.log.Logf(prioDebug, "%s is ready: %s", w.id, o.detail)
+		s.markReady(w, now)
+	case o.unknown != "":
+		w.blind = true
+		fallback := "READY=1 alone"
+		if s.cfg.Ready == ReadyAccept {
+			fallback = "the --ready-after " + s.cfg.ReadyAfter.String() + " timer"
+		}
+		if s.pool.blindNote == "" {
+			s.pool.blindNote = fmt.Sprintf("readiness not observable (%s): %s decides", o.unknown, fallback)
+			s.env.log.Logf(prioWarning, "cannot see whether %s waits for connections (%s); %s decides readiness instead", w.id, o.unknown, fallback)
+		}
+		if s.cfg.Ready == ReadyNotify {
+			s.markReady(w, now) // READY=1 came
+			return
+		}
+		s.checkReady(w, now)
+	default:
+		w.looks++
+		w.nextLook = now.Add(lookDelay(w.looks))
+		s.at(w.nextLook)
 	}
 }
 
@@ -108,16 +185,20 @@ func (s *supervisor) start(sl *slot, inc *incarnation, now time.Time) *worker {
 	if err != nil {
 		// A worker that cannot even be started (its --chdir vanished in a
 		// bad deploy, the process table is full) has failed to boot.
-		s.bootFailed(sl, inc, fmt.Sprintf("worker %d (generation %d)", sl.idx, inc.gen), "could not be started", err.Error(), now)
+		s.bootFailed(sl, inc, fmt.Sprintf("worker %d (generation %d)", sl.idx, inc.gen), "could not be started", err.Error(), false, now)
 		return nil
 	}
 	w.started = now
 	w.deadline = now.Add(s.cfg.StartTimeout)
+	w.nextLook = now.Add(lookDelay(0))
 	s.pool.byPID[w.pid()] = w
 	s.env.log.Logf(prioDebug, "started %s", w.id)
-	if s.cfg.Ready == ReadyAlive {
+	switch s.cfg.Ready {
+	case ReadyAlive:
 		s.at(now.Add(s.cfg.ReadyAfter))
-	} else {
+	case ReadyAccept:
+		s.at(w.nextLook)
+	default:
 		s.at(w.deadline)
 	}
 	return w
@@ -358,7 +439,7 @@ func (s *supervisor) pendingBoot(now time.Time) time.Duration {
 			continue
 		}
 		t := w.deadline
-		if s.cfg.Ready == ReadyAlive {
+		if s.cfg.Ready == ReadyAlive || s.cfg.Ready == ReadyAccept && w.blind {
 			t = w.started.Add(s.cfg.ReadyAfter)
 		}
 		longest = max(longest, t.Sub(now))
@@ -379,6 +460,9 @@ func (s *supervisor) statusText() string {
 	}
 	if s.rolls.failNote != "" {
 		fmt.Fprintf(&b, "; %s", s.rolls.failNote)
+	}
+	if s.pool.blindNote != "" {
+		fmt.Fprintf(&b, "; %s", s.pool.blindNote)
 	}
 	return b.String()
 }

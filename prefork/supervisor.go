@@ -65,7 +65,9 @@ func (s *supervisor) begin(now time.Time, sockets string) {
 
 // done reports whether the supervisor has nothing left to do: it is
 // stopping and every worker has exited.
-func (s *supervisor) done() bool { return s.stopping && len(s.pool.byPID) == 0 }
+func (s *supervisor) done() bool {
+	return s.stopping && len(s.pool.byPID) == 0 && len(s.pool.leftovers) == 0
+}
 
 // The events the loop feeds the supervisor.
 type (
@@ -138,18 +140,17 @@ func (s *supervisor) onExit(ev exitEvent, now time.Time) {
 		return // a re-parented descendant
 	}
 	delete(s.pool.byPID, ev.pid)
-	// Whatever the worker left in its group (children of a forking app)
-	// goes with it.
-	_ = s.env.kill(-w.pid(), unix.SIGKILL)
 	w.io.close()
-	w.io.settle(tailWait)
 	how := exitText(ev.status)
 	if w.errno != "" { // the worker's own last word, sd_notify ERRNO=
 		how += " (ERRNO=" + w.errno + ")"
 	}
 	sl, inc := s.pool.find(w)
 	if sl == nil || s.stopping {
+		// A worker asked to stop (retired by a roll, scaled down, or the
+		// launcher's stop): what is left of its group is stopped in turn.
 		s.env.log.Logf(prioInfo, "%s %s", w.id, how)
+		s.leftover(w, now)
 		return
 	}
 	inc.w = nil
@@ -160,19 +161,52 @@ func (s *supervisor) onExit(ev exitEvent, now time.Time) {
 			how += " after STOPPING=1"
 		}
 		s.restartLater(sl, inc, w, how+" after "+now.Sub(w.started).Round(time.Millisecond).String(), now)
+		// Its group may still hold requests (the children of a master that
+		// died): they get the stop signal, not SIGKILL.
+		s.leftover(w, now)
 	case w.state != wDying && killedFromOutside(ev.status):
 		// Exit 69 means "this app cannot boot", never "someone killed my
 		// workers": an operator, a script or the OOM killer stopped a
 		// worker that was booting fine.
+		_ = s.env.kill(-w.pid(), unix.SIGKILL)
+		s.forget(w)
 		s.pool.lastEvent = fmt.Sprintf("worker %d %s before ready", sl.idx, how)
 		s.restartLater(sl, inc, w, how+" before it was ready, by a signal the launcher did not send (not a boot failure)", now)
 	default:
+		// Nothing of a worker that never got ready serves: its group goes
+		// at once, and its last output is what the boot failure reports.
+		_ = s.env.kill(-w.pid(), unix.SIGKILL)
+		s.forget(w)
+		w.io.settle(tailWait)
 		tail := w.io.tail()
 		if tail == "" {
 			tail = "(no output)"
 		}
-		s.bootFailed(sl, inc, w.id.String(), how, tail, now)
+		if w.timedOut {
+			how = w.busyWhy // why it never became ready, set at the timeout
+		}
+		s.bootFailed(sl, inc, w.id.String(), how, tail, w.timedOut, now)
 	}
+}
+
+// leftover keeps stopping what remains of w's process group once its main
+// process exited: the stop signal goes to the whole group now (a wrapper
+// shell that died without forwarding it, seed 000's orphan), SIGKILL at
+// the stop's deadline.
+func (s *supervisor) leftover(w *worker, now time.Time) {
+	if w.state == wDying || s.env.alive == nil || !s.env.alive(w.pid()) {
+		_ = s.env.kill(-w.pid(), unix.SIGKILL) // nothing to spare; make sure
+		s.forget(w)
+		return
+	}
+	if w.state != wStopping {
+		s.beginStopping(w, now)
+	}
+	w.mainGone, w.signalled, w.looks = true, false, 0
+	w.nextLook = now
+	s.pool.leftovers = append(s.pool.leftovers, w)
+	s.env.log.Logf(prioInfo, "%s: its main process exited; stopping the rest of its process group", w.id)
+	s.stepStop(w, now)
 }
 
 // killedFromOutside reports whether a worker died of a signal that someone
@@ -208,8 +242,13 @@ func (s *supervisor) restartLater(sl *slot, inc *incarnation, w *worker, what st
 // bootFailed handles a worker of inc that exited (or could not start)
 // before it was ready: retry with backoff, then halt with 69, roll back a
 // reload, or keep the slot degraded while others serve.
-func (s *supervisor) bootFailed(sl *slot, inc *incarnation, who, how, tail string, now time.Time) {
+// A final failure (no readiness by --start-timeout: retrying would only
+// repeat a long wait) skips the retries.
+func (s *supervisor) bootFailed(sl *slot, inc *incarnation, who, how, tail string, final bool, now time.Time) {
 	inc.fails++
+	if final {
+		inc.fails = max(inc.fails, s.cfg.BootRetries)
+	}
 	s.pool.lastEvent = fmt.Sprintf("worker %d %s before ready", sl.idx, how)
 	if inc.fails < s.cfg.BootRetries {
 		s.env.log.Logf(prioWarning, "%s %s before it was ready (boot failure %d of %d), retrying in %s; last output: %s",
@@ -220,6 +259,9 @@ func (s *supervisor) bootFailed(sl *slot, inc *incarnation, who, how, tail strin
 		return
 	}
 	reason := fmt.Sprintf("worker %d %s before it was ready, %d times in a row; last output: %s", sl.idx, how, inc.fails, tail)
+	if final {
+		reason = fmt.Sprintf("worker %d %s; last output: %s", sl.idx, how, tail)
+	}
 	switch {
 	case inc == sl.next && sl.recycling:
 		s.env.log.Logf(prioErr, "recycling worker %d failed: %s; keeping the old worker", sl.idx, reason)
@@ -270,8 +312,14 @@ func (s *supervisor) onNotify(n notifyMsg, now time.Time) {
 	if f["STOPPING"] == "1" {
 		w.selfStop = true
 	}
-	if f["READY"] == "1" && w.state == wStarting && s.cfg.Ready == ReadyNotify {
-		s.markReady(w, now)
+	if f["READY"] == "1" && w.state == wStarting && !w.gotReady {
+		w.gotReady = true
+		s.rep.progress = true
+		if s.cfg.Ready == ReadyNotify {
+			// READY=1 is half of it: gunicorn's arbiter sends it before its
+			// worker has imported the app. Look now.
+			s.look(w, now)
+		}
 	}
 	switch f["WATCHDOG"] {
 	case "1":
@@ -315,15 +363,123 @@ func (s *supervisor) hung(w *worker, why string, now time.Time) {
 	inc.startAt = now
 }
 
-// stopWorker asks w to finish its requests and exit; SIGKILL at the deadline.
+// stopWorker asks w to finish its requests and exit, SIGKILL at
+// --graceful-timeout (see stepStop).
 func (s *supervisor) stopWorker(w *worker, now time.Time) {
 	if w == nil || w.state == wStopping || w.state == wDying {
 		return
 	}
+	s.beginStopping(w, now)
+	s.stepStop(w, now)
+}
+
+func (s *supervisor) beginStopping(w *worker, now time.Time) {
 	w.state = wStopping
 	w.deadline = now.Add(s.cfg.GracefulTimeout)
-	_ = s.env.kill(-w.pid(), s.cfg.StopSignal)
-	_ = s.env.kill(-w.pid(), unix.SIGCONT)
+	w.cleanBy = now.Add(s.cfg.GracefulTimeout / 2)
+	w.signalled, w.looks, w.nextLook = false, 0, now
+}
+
+// stepStop moves a stopping worker on. Before the stop signal goes out, the
+// worker's group is frozen and looked at: the signal goes out (then
+// SIGCONT) only at a moment when it holds no accepted connection with a
+// request in progress, so that an app that does not drain loses nothing;
+// otherwise it is thawed and looked at again shortly. At half of
+// --graceful-timeout the signal goes out anyway, at --graceful-timeout the
+// whole group gets SIGKILL. The signal goes to the main process, and to
+// the rest of the group only once the main process exited: a master's
+// children are the master's to stop.
+func (s *supervisor) stepStop(w *worker, now time.Time) {
+	if !now.Before(w.deadline) {
+		s.env.log.Logf(prioWarning, "%s still running %s after it was asked to stop: SIGKILL", w.id, s.cfg.GracefulTimeout)
+		_ = s.env.kill(-w.pid(), unix.SIGKILL)
+		_ = s.env.kill(-w.pid(), unix.SIGCONT)
+		w.state = wDying
+		w.deadline = now.Add(time.Hour)
+		w.nextLook = now.Add(inspectDelay(0))
+		s.at(w.nextLook)
+		return
+	}
+	s.at(w.deadline)
+	if now.Before(w.nextLook) {
+		s.at(w.nextLook)
+		return
+	}
+	if w.signalled {
+		s.pollLeftover(w, now)
+		return
+	}
+	target := w.pid()
+	if w.mainGone {
+		target = -w.pid()
+	}
+	if s.env.freeze == nil {
+		s.signalStop(w, target, now)
+		return
+	}
+	if err := s.env.freeze(w.pid()); err != nil {
+		s.env.log.Logf(prioWarning, "%s: cannot freeze its process group to look for requests in progress (%v); sending the stop signal now", w.id, err)
+		s.signalStop(w, target, now)
+		return
+	}
+	n, why, err := s.env.busy(w.pid())
+	switch {
+	case err != nil:
+		s.env.log.Logf(prioWarning, "%s: cannot see its connections (%v); sending the stop signal now", w.id, err)
+		s.signalStop(w, target, now)
+	case n == 0:
+		if w.looks > 0 {
+			s.env.log.Logf(prioDebug, "%s: no request in progress after %d looks; sending the stop signal", w.id, w.looks+1)
+		}
+		s.signalStop(w, target, now)
+	case !now.Before(w.cleanBy):
+		s.env.log.Logf(prioWarning, "%s still had %d requests in progress %s after it was asked to stop (%s); sending SIG%s anyway: an app that does not drain cuts them",
+			w.id, n, s.cfg.GracefulTimeout/2, why, signalName(s.cfg.StopSignal))
+		s.signalStop(w, target, now)
+	default:
+		s.env.thaw(w.pid())
+		w.busy, w.busyWhy = n, why
+		w.looks++
+		w.nextLook = now.Add(inspectDelay(w.looks))
+		s.at(w.nextLook)
+	}
+}
+
+func (s *supervisor) signalStop(w *worker, target int, now time.Time) {
+	_ = s.env.kill(target, s.cfg.StopSignal)
+	_ = s.env.kill(-w.pid(), unix.SIGCONT) // thaw it, and wake a SIGSTOPped app
+	w.signalled = true
+	w.looks = 0
+	if w.mainGone {
+		w.nextLook = now.Add(inspectDelay(0))
+		s.at(w.nextLook)
+	}
+}
+
+// pollLeftover drops a leftover group once it is empty.
+func (s *supervisor) pollLeftover(w *worker, now time.Time) {
+	if !w.mainGone {
+		return // the main process's exit event ends it
+	}
+	if s.env.alive != nil && s.env.alive(w.pid()) {
+		w.looks++
+		w.nextLook = now.Add(inspectDelay(w.looks))
+		s.at(w.nextLook)
+		return
+	}
+	for i, l := range s.pool.leftovers {
+		if l == w {
+			s.pool.leftovers = append(s.pool.leftovers[:i], s.pool.leftovers[i+1:]...)
+			break
+		}
+	}
+	s.forget(w)
+}
+
+func (s *supervisor) forget(w *worker) {
+	if s.env.forget != nil {
+		s.env.forget(w.pid())
+	}
 }
 
 func (s *supervisor) beginStop(now time.Time, fast bool) {
@@ -331,14 +487,25 @@ func (s *supervisor) beginStop(now time.Time, fast bool) {
 		s.stopping = true
 		s.notify("STOPPING=1", "STATUS=stopping: "+s.countText())
 		s.failWaiters("launcher is stopping")
+		if s.env.unlisten != nil {
+			s.env.unlisten()
+		}
 	}
 	for _, w := range s.pool.byPID {
 		if fast {
 			_ = s.env.kill(-w.pid(), unix.SIGKILL)
+			_ = s.env.kill(-w.pid(), unix.SIGCONT)
 			w.state = wDying
 			continue
 		}
 		s.stopWorker(w, now)
+	}
+	if fast {
+		for _, w := range s.pool.leftovers {
+			_ = s.env.kill(-w.pid(), unix.SIGKILL)
+			_ = s.env.kill(-w.pid(), unix.SIGCONT)
+			w.state, w.signalled = wDying, true
+		}
 	}
 }
 

@@ -9,8 +9,8 @@ type wstate int
 const (
 	wStarting wstate = iota // not ready yet
 	wReady                  // serving
-	wStopping               // stop signal sent; SIGKILL at deadline
-	wDying                  // SIGABRT/SIGKILL sent (hung, or no boot by the deadline)
+	wStopping               // asked to stop: waiting for a clean moment, then for its exit; SIGKILL at deadline
+	wDying                  // SIGABRT/SIGKILL sent (hung, no boot by its deadline, fast stop)
 )
 
 func (s wstate) String() string {
@@ -44,6 +44,33 @@ type worker struct {
 	errno    string    // the worker's own ERRNO=
 	selfStop bool      // the worker sent STOPPING=1
 	io       workerIO
+
+	// readiness
+	gotReady bool      // READY=1 arrived
+	blind    bool      // its group cannot be observed: timer (accept) or READY=1 alone (notify)
+	timedOut bool      // the launcher killed it at its start timeout
+	nextLook time.Time // next observation (starting) or inspection (stopping)
+	looks    int       // observations or inspections so far, for their backoff
+
+	// stopping
+	cleanBy   time.Time // stop signal sent by then even with requests in progress
+	signalled bool      // the stop signal went out (to the main process, or to the group once it exited)
+	mainGone  bool      // the main process exited; the rest of its group is being stopped
+	busy      int       // requests in progress at the last inspection
+	busyWhy   string
+}
+
+// lookDelay spaces out the observations of a booting worker: 5 ms, doubling
+// to 50 ms, so a fast app is ready within a few ms and a slow import costs
+// little.
+func lookDelay(looks int) time.Duration {
+	return min(5*time.Millisecond<<min(looks, 10), 50*time.Millisecond)
+}
+
+// inspectDelay spaces out the inspections of a worker being stopped while
+// it has requests in progress: 2 ms, doubling to 50 ms.
+func inspectDelay(looks int) time.Duration {
+	return min(2*time.Millisecond<<min(looks, 10), 50*time.Millisecond)
 }
 
 func (w *worker) pid() int { return w.id.pid }

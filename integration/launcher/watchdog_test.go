@@ -88,7 +88,7 @@ func TestLauncherWatchdogFollowsQuorum(t *testing.T) {
 		// WATCHDOG_PID must be the launcher's pid: set it the way systemd
 		// does, from the process that then execs the launcher.
 		Wrap:   []string{"/bin/sh", "-c", `WATCHDOG_PID=$$; export WATCHDOG_PID; exec "$@"`, "sh"},
-		Args:   []string{"-w", "2", "--min-ready", "1", "--ready-after", readyAfter.String(), "-l", listenArg(port)},
+		Args:   []string{"-w", "2", "--min-ready", "1", "--ready", "alive", "--ready-after", readyAfter.String(), "-l", listenArg(port)},
 		Env:    []string{"WATCHDOG_USEC=1000000"},
 		Notify: true,
 	})

@@ -1,0 +1,108 @@
+package prefork
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sdlaunch/sdlaunch/activation"
+	"github.com/sdlaunch/sdlaunch/prefork/observe"
+)
+
+// freezeTimeout bounds how long a stop waits for a frozen group's threads
+// to actually stop (one in an uninterruptible sleep stops only when it
+// leaves it); past it the group is thawed and signalled without a look.
+const freezeTimeout = 200 * time.Millisecond
+
+// looker is the real env's eyes: the launcher's listening sockets as the
+// kernel knows them, and, for each group being stopped, its connections at
+// the previous look (an idle keep-alive connection is told from one that
+// is still moving by comparing two looks). Only the supervisor loop calls
+// it.
+type looker struct {
+	fs     observe.FS
+	self   int
+	ls     []observe.Listener
+	socks  observe.SockReader
+	blind  string // why nothing can be observed at all ("" when it can)
+	frozen map[int][]int
+	prev   map[int]map[uint64]observe.SockInfo
+}
+
+func newLooker(socks []*activation.Socket) *looker {
+	l := &looker{fs: observe.Live(), self: os.Getpid(), socks: observe.LiveSockets(),
+		frozen: map[int][]int{}, prev: map[int]map[uint64]observe.SockInfo{}}
+	var skipped []string
+	for _, s := range socks {
+		d, err := observe.Describe(s.FD())
+		if err != nil {
+			skipped = append(skipped, fmt.Sprintf("%s: %v", s, err))
+			continue
+		}
+		l.ls = append(l.ls, d)
+	}
+	if len(l.ls) == 0 {
+		l.blind = "no listening stream socket to watch: " + strings.Join(skipped, "; ")
+	}
+	return l
+}
+
+func (l *looker) observe(pgid int) observation {
+	if l.blind != "" {
+		return observation{unknown: l.blind}
+	}
+	pids, err := l.fs.Group(l.self, pgid)
+	if err != nil {
+		return observation{unknown: err.Error()}
+	}
+	w := l.fs.Accepting(pids, l.ls)
+	return observation{accepting: w.Accepting, detail: w.Detail, unknown: w.Unknown}
+}
+
+func (l *looker) freeze(pgid int) error {
+	if l.blind != "" {
+		return fmt.Errorf("%s", l.blind)
+	}
+	pids, err := l.fs.Freeze(l.self, pgid, freezeTimeout)
+	if err != nil {
+		_ = observe.Thaw(pgid)
+		return err
+	}
+	l.frozen[pgid] = pids
+	return nil
+}
+
+// busy counts the connections of a frozen group that may have a request in
+// progress, and names a few of them.
+func (l *looker) busy(pgid int) (int, string, error) {
+	conns, err := l.fs.Connections(l.frozen[pgid], l.ls, l.socks)
+	if err != nil {
+		return 0, "", err
+	}
+	prev, next := l.prev[pgid], make(map[uint64]observe.SockInfo, len(conns))
+	n := 0
+	var why []string
+	for _, c := range conns {
+		busy, reason := observe.InProgress(prev, c)
+		next[c.Inode] = c.Info
+		if busy {
+			n++
+			if len(why) < 3 {
+				why = append(why, c.Info.Peer+": "+reason)
+			}
+		}
+	}
+	l.prev[pgid] = next
+	return n, strings.Join(why, "; "), nil
+}
+
+func (l *looker) thaw(pgid int) {
+	delete(l.frozen, pgid)
+	_ = observe.Thaw(pgid)
+}
+
+func (l *looker) forget(pgid int) {
+	delete(l.frozen, pgid)
+	delete(l.prev, pgid)
+}

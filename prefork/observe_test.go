@@ -1,0 +1,368 @@
+package prefork
+
+import (
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func acceptConfig() Config {
+	cfg := testConfig()
+	cfg.Ready = ReadyAccept
+	return cfg
+}
+
+// In accept mode a worker is ready once the launcher sees a process of its
+// group wait for connections; looks are spaced 5 ms doubling to 50 ms.
+func TestAcceptModeIsReadyWhenSeenAccepting(t *testing.T) {
+	h := newHarness(t, acceptConfig(), 0)
+	w := h.cur(0)
+	h.seen[w.pid()] = observation{}
+	h.seen[h.cur(1).pid()] = observation{}
+	var gaps []time.Duration
+	last := h.now
+	for range 6 {
+		h.toWake()
+		gaps = append(gaps, h.now.Sub(last))
+		last = h.now
+	}
+	want := []time.Duration{5, 10, 20, 40, 50, 50}
+	for i := range want {
+		if gaps[i] != want[i]*time.Millisecond {
+			t.Fatalf("looks spaced %v, want %v ms", gaps, want)
+		}
+	}
+	if w.state != wStarting {
+		t.Fatal("ready although nothing accepted")
+	}
+	delete(h.seen, w.pid())
+	h.toWake()
+	if w.state != wReady {
+		t.Fatal("not ready once seen accepting")
+	}
+	h.mustLog("is ready: pid 101 in accept on tcp 127.0.0.1:8000")
+}
+
+func TestAcceptModeIgnoresREADYAlone(t *testing.T) {
+	h := newHarness(t, acceptConfig(), 0)
+	w := h.cur(0)
+	h.seen[w.pid()] = observation{}
+	h.ready(w)
+	h.advance(time.Second)
+	if w.state != wStarting {
+		t.Fatal("READY=1 made a worker ready that nobody saw accept")
+	}
+}
+
+// Seed 002 without --preload: gunicorn's arbiter lives, its worker cannot
+// import the app, nothing ever accepts: a boot failure at --start-timeout,
+// exit 69 then, and no retry.
+func TestNothingEverAcceptsExits69AtStartTimeout(t *testing.T) {
+	cfg := acceptConfig()
+	cfg.Workers = 1
+	h := newHarness(t, cfg, 0)
+	w := h.cur(0)
+	h.seen[w.pid()] = observation{}
+	for !contains(h.killsTo(w, 0), syscall.SIGKILL) {
+		h.toWake()
+	}
+	if d := h.now.Sub(w.started); d != time.Minute {
+		t.Fatalf("killed after %s, want --start-timeout 1m", d)
+	}
+	h.killed(w, syscall.SIGKILL)
+	be := h.bootError()
+	if want := "worker 0 did not become ready within --start-timeout 1m0s (no process of its group waited for connections on the listening sockets)"; !strings.Contains(be.Msg, want) {
+		t.Fatalf("BootError %q lacks %q", be.Msg, want)
+	}
+	if len(h.spawned) != 1 {
+		t.Fatalf("%d workers started", len(h.spawned))
+	}
+}
+
+// Where the launcher cannot look (a /proc it may not read, io_uring), it
+// says so once in the log and in STATUS=, and the timer decides.
+func TestAcceptModeFallsBackToTheTimerWhenBlind(t *testing.T) {
+	cfg := acceptConfig()
+	cfg.ReadyAfter = 300 * time.Millisecond
+	h := newHarness(t, cfg, 0)
+	for i := range 2 {
+		h.seen[h.cur(i).pid()] = observation{unknown: "thread 43 waits in io_uring_enter"}
+	}
+	h.toWake()
+	if h.cur(0).state != wStarting {
+		t.Fatal("ready before --ready-after although blind")
+	}
+	h.advance(300 * time.Millisecond)
+	if h.cur(0).state != wReady || h.cur(1).state != wReady {
+		t.Fatal("not ready at --ready-after")
+	}
+	warned := 0
+	for _, l := range h.logs {
+		if strings.Contains(l, "cannot see whether") {
+			warned++
+		}
+	}
+	if warned != 1 {
+		t.Errorf("%d warnings, want one", warned)
+	}
+	if st := h.status(); !strings.Contains(st, "readiness not observable (thread 43 waits in io_uring_enter): the --ready-after 300ms timer decides") {
+		t.Errorf("status %q does not say readiness is a timer", st)
+	}
+}
+
+// In notify mode READY=1 alone is not enough: gunicorn's arbiter sends it
+// before its worker imported the app.
+func TestNotifyModeNeedsREADYAndAccepting(t *testing.T) {
+	h := newHarness(t, testConfig(), 0)
+	w := h.cur(0)
+	h.seen[w.pid()] = observation{}
+	h.ready(w)
+	h.toWake()
+	h.toWake()
+	if w.state != wStarting {
+		t.Fatal("ready on READY=1 alone")
+	}
+	delete(h.seen, w.pid())
+	h.toWake()
+	if w.state != wReady {
+		t.Fatal("not ready with READY=1 and accepting")
+	}
+}
+
+func TestNotifyModeTrustsREADYWhereBlind(t *testing.T) {
+	h := newHarness(t, testConfig(), 0)
+	w := h.cur(0)
+	h.seen[w.pid()] = observation{unknown: "permission denied"}
+	h.ready(w)
+	if w.state != wReady {
+		t.Fatal("READY=1 not trusted where the launcher cannot look")
+	}
+}
+
+// A stop waits for a moment when the worker holds no request in progress:
+// frozen, looked at, thawed while busy; then the stop signal goes to its
+// main process only (its children are its own to stop), with SIGCONT.
+func TestStopSignalsAtAMomentWithNoRequestInProgress(t *testing.T) {
+	h := startReady(t, testConfig(), 0)
+	w := h.cur(0)
+	h.busyConns[w.pid()] = 2
+	k := len(h.kills)
+	h.signal(syscall.SIGTERM)
+	if got := h.killsTo(w, k); contains(got, syscall.SIGTERM) {
+		t.Fatalf("stop signal sent with 2 requests in progress: %v", got)
+	}
+	if h.frozen[w.pid()] {
+		t.Fatal("left frozen while it has requests to finish")
+	}
+	h.toWake()
+	h.toWake()
+	if got := h.killsTo(w, k); contains(got, syscall.SIGTERM) {
+		t.Fatal("stop signal sent while still busy")
+	}
+	h.busyConns[w.pid()] = 0
+	h.toWake()
+	var toMain, toGroup bool
+	for _, x := range h.kills[k:] {
+		if x.sig == syscall.SIGTERM {
+			toMain = toMain || x.pid == w.pid()
+			toGroup = toGroup || x.pid == -w.pid()
+		}
+	}
+	if !toMain || toGroup {
+		t.Fatalf("SIGTERM to main %v, to group %v: want the main process only", toMain, toGroup)
+	}
+	if h.frozen[w.pid()] {
+		t.Fatal("left frozen after the stop signal")
+	}
+}
+
+func TestStopSignalsAnywayAtHalfTheGracefulTimeout(t *testing.T) {
+	cfg := testConfig()
+	cfg.GracefulTimeout = 10 * time.Second
+	h := startReady(t, cfg, 0)
+	w := h.cur(0)
+	h.busyConns[w.pid()] = 1
+	k := len(h.kills)
+	h.signal(syscall.SIGTERM)
+	for h.now.Before(w.cleanBy) {
+		h.toWake()
+		if h.now.Before(w.cleanBy) && contains(h.killsTo(w, k), syscall.SIGTERM) {
+			t.Fatalf("stop signal at %s, before half the graceful timeout", h.now.Sub(w.cleanBy))
+		}
+	}
+	if !contains(h.killsTo(w, k), syscall.SIGTERM) {
+		t.Fatal("no stop signal at half the graceful timeout")
+	}
+	h.mustLog("still had 1 requests in progress 5s after it was asked to stop")
+	h.advance(5 * time.Second)
+	if !contains(h.killsTo(w, k), syscall.SIGKILL) {
+		t.Fatal("no SIGKILL at the graceful timeout")
+	}
+}
+
+// Once the main process exited, the rest of its group (a wrapper shell's
+// child, seed 000's orphan) gets the stop signal, by the same protocol;
+// the launcher is done only when the group is empty.
+func TestLeftoverGroupIsStoppedAfterItsMainProcess(t *testing.T) {
+	cfg := testConfig()
+	cfg.Workers = 1
+	h := startReady(t, cfg, 0)
+	w := h.cur(0)
+	h.signal(syscall.SIGTERM)
+	h.alive[w.pid()] = true
+	h.busyConns[w.pid()] = 1
+	k := len(h.kills)
+	h.exit(w, 0)
+	if h.s.done() {
+		t.Fatal("done while its group still runs")
+	}
+	h.mustLog("its main process exited; stopping the rest of its process group")
+	if contains(h.killsTo(w, k), syscall.SIGTERM) {
+		t.Fatal("group signalled with a request in progress")
+	}
+	h.busyConns[w.pid()] = 0
+	h.toWake()
+	sawGroupTERM := false
+	for _, x := range h.kills[k:] {
+		sawGroupTERM = sawGroupTERM || x.pid == -w.pid() && x.sig == syscall.SIGTERM
+	}
+	if !sawGroupTERM {
+		t.Fatal("the rest of the group did not get the stop signal")
+	}
+	h.toWake()
+	if h.s.done() {
+		t.Fatal("done while the group still runs")
+	}
+	h.alive[w.pid()] = false
+	h.toWake()
+	if !h.s.done() {
+		t.Fatal("not done once the group is empty")
+	}
+}
+
+func TestLeftoverGroupIsKilledAtTheDeadline(t *testing.T) {
+	cfg := testConfig()
+	cfg.Workers, cfg.GracefulTimeout = 1, 2*time.Second
+	h := startReady(t, cfg, 0)
+	w := h.cur(0)
+	h.signal(syscall.SIGTERM)
+	h.alive[w.pid()] = true
+	h.exit(w, 0)
+	k := len(h.kills)
+	for range 100 {
+		if contains(h.killsTo(w, k), syscall.SIGKILL) {
+			break
+		}
+		h.toWake()
+	}
+	if !contains(h.killsTo(w, k), syscall.SIGKILL) {
+		t.Fatal("leftover group not killed at the graceful timeout")
+	}
+	h.alive[w.pid()] = false
+	h.toWake()
+	if !h.s.done() {
+		t.Fatal("not done after the group was killed and is empty")
+	}
+}
+
+// A serving worker's main process crashed but its children live on: they
+// are stopped gracefully (they may be finishing requests), while the slot
+// is restarted.
+func TestCrashLeavesTheChildrenToFinish(t *testing.T) {
+	h := startReady(t, testConfig(), 0)
+	w := h.cur(0)
+	h.alive[w.pid()] = true
+	k := len(h.kills)
+	h.exit(w, 4)
+	if contains(h.killsTo(w, k), syscall.SIGKILL) {
+		t.Fatal("the crashed worker's group was SIGKILLed")
+	}
+	if !contains(h.killsTo(w, k), syscall.SIGTERM) {
+		t.Fatal("the crashed worker's group was not asked to stop")
+	}
+	h.advance(initialBackoff)
+	if h.cur(0) == w {
+		t.Fatal("slot not restarted")
+	}
+}
+
+// A worker that never got ready serves nothing: its group is killed at
+// once.
+func TestBootFailureKillsItsGroupAtOnce(t *testing.T) {
+	h := newHarness(t, testConfig(), 0)
+	w := h.cur(0)
+	h.alive[w.pid()] = true
+	h.exit(w, 1)
+	if !contains(h.killsTo(w, 0), syscall.SIGKILL) {
+		t.Fatal("a failed boot's group was not killed")
+	}
+	if len(h.s.pool.leftovers) != 0 {
+		t.Fatal("a failed boot's group kept as a leftover")
+	}
+}
+
+// Retiring workers in a roll goes through the same protocol.
+func TestReloadRetiresOldWorkersLosslessly(t *testing.T) {
+	h := startReady(t, testConfig(), 0)
+	old := h.cur(0)
+	h.busyConns[old.pid()] = 3
+	h.reload()
+	k := len(h.kills)
+	f := h.freezes
+	h.ready(h.next(0), h.next(1))
+	if h.freezes == f {
+		t.Fatal("old workers retired without being looked at")
+	}
+	if contains(h.killsTo(old, k), syscall.SIGTERM) {
+		t.Fatal("old worker signalled with 3 requests in progress")
+	}
+	h.busyConns[old.pid()] = 0
+	h.toWake()
+	if !contains(h.killsTo(old, k), syscall.SIGTERM) {
+		t.Fatal("old worker not signalled once idle")
+	}
+}
+
+// The standalone launcher lets go of the sockets it bound as soon as it
+// stops, never on a reload.
+func TestStopLetsGoOfTheLaunchersSockets(t *testing.T) {
+	h := startReady(t, testConfig(), 0)
+	h.reload()
+	if h.unlisten != 0 {
+		t.Fatal("sockets released on a reload")
+	}
+	h.signal(syscall.SIGTERM)
+	h.signal(syscall.SIGTERM)
+	if h.unlisten != 1 {
+		t.Fatalf("unlisten called %d times", h.unlisten)
+	}
+}
+
+func TestFastStopKillsLeftovers(t *testing.T) {
+	cfg := testConfig()
+	cfg.Workers = 1
+	h := startReady(t, cfg, 0)
+	w := h.cur(0)
+	h.signal(syscall.SIGTERM)
+	h.alive[w.pid()] = true
+	h.busyConns[w.pid()] = 1
+	h.exit(w, 0)
+	k := len(h.kills)
+	h.signal(syscall.SIGQUIT)
+	if !contains(h.killsTo(w, k), syscall.SIGKILL) {
+		t.Fatal("fast stop spared a leftover group")
+	}
+}
+
+func TestFreezeFailureStillStops(t *testing.T) {
+	h := startReady(t, testConfig(), 0)
+	h.s.env.freeze = func(int) error { return syscall.EPERM }
+	w := h.cur(0)
+	k := len(h.kills)
+	h.signal(syscall.SIGTERM)
+	if !contains(h.killsTo(w, k), syscall.SIGTERM) {
+		t.Fatal("no stop signal when the group cannot be frozen")
+	}
+	h.mustLog("cannot freeze its process group")
+}
