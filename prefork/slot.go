@@ -34,15 +34,15 @@ func newSlot(idx, gen int, at time.Time) *slot {
 // those being retired, which no slot holds any more), the generations and
 // the restart count.
 type pool struct {
-	slots     []*slot
-	byPID     map[int]*worker
+	slots []*slot
+	byPID map[int]*worker
 	// leftovers are workers whose main process exited while the rest of
 	// their process group lives on (a wrapper shell's child, a forking
 	// server's children): stopped like any worker, until the group is empty.
 	leftovers []*worker
 	blindNote string // why readiness could not be observed, once noticed
-	servGen   int // generation the slots run (last successful roll)
-	lastGen   int // highest generation number handed out
+	servGen   int    // generation the slots run (last successful roll)
+	lastGen   int    // highest generation number handed out
 	restarts  int
 	lastEvent string
 }
