@@ -37,7 +37,9 @@ func launcherOnly(name string) bool {
 	switch name {
 	case "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES",
 		"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
-		"JOURNAL_STREAM":
+		"JOURNAL_STREAM",
+		// set by a standalone launcher's guardian for the launcher (prefork.Guard)
+		"SDLAUNCH_GUARDED", "SDLAUNCH_NOTIFY_DIR", "SDLAUNCH_CONTROL_PID":
 		return true
 	}
 	return false

@@ -80,7 +80,8 @@ func TestBindReplacesStaleUnixSocket(t *testing.T) {
 
 func TestStripLauncherEnv(t *testing.T) {
 	in := []string{"PATH=/bin", "LISTEN_FDS=2", "LISTEN_PID=1", "LISTEN_FDNAMES=a", "NOTIFY_SOCKET=/run/x",
-		"WATCHDOG_USEC=1", "WATCHDOG_PID=1", "JOURNAL_STREAM=8:9", "LISTEN_FDS_EXTRA=ok"}
+		"WATCHDOG_USEC=1", "WATCHDOG_PID=1", "JOURNAL_STREAM=8:9", "LISTEN_FDS_EXTRA=ok",
+		"SDLAUNCH_GUARDED=1", "SDLAUNCH_NOTIFY_DIR=/tmp/x", "SDLAUNCH_CONTROL_PID=1"}
 	got := StripLauncherEnv(in)
 	want := []string{"PATH=/bin", "LISTEN_FDS_EXTRA=ok"}
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {

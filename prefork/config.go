@@ -82,6 +82,10 @@ type Runtime struct {
 	// ControlSocket is the abstract unix socket name for reload-wait and
 	// status ("" for none).
 	ControlSocket string
+	// NotifyDir is the directory for the workers' notify sockets; "" makes
+	// a private one (a guardian passes its own, which it removes even if
+	// the launcher is SIGKILLed).
+	NotifyDir string
 }
 
 // Validate checks the values that flags alone cannot; errors name the value.

@@ -37,9 +37,14 @@ type env struct {
 	alive func(pgid int) bool
 	// forget drops what was remembered of group pgid between looks.
 	forget func(pgid int)
-	// unlisten closes the launcher's own copies of the sockets it bound
-	// itself (not systemd's), so that once the workers let go of them too,
-	// a connection is refused rather than left waiting for nobody.
+	// At a stop the standalone launcher has nobody to hand the sockets it
+	// bound to (systemd's are systemd's, and none of this touches them):
+	// hold makes them admit no new connection while what is queued can
+	// still be accepted, queued counts what waits in their queues, and
+	// unlisten turns them away for good (refused at once) and closes the
+	// launcher's copies.
+	hold     func()
+	queued   func() int
 	unlisten func()
 }
 

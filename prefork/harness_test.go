@@ -52,6 +52,8 @@ type harness struct {
 	alive     map[int]bool
 	frozen    map[int]bool
 	freezes   int
+	held      int
+	queue     int // connections queued on the launcher's own sockets
 	unlisten  int
 }
 
@@ -126,6 +128,8 @@ func newHarness(t *testing.T, cfg Config, watchdog time.Duration) *harness {
 		},
 		thaw:     func(pgid int) { h.frozen[pgid] = false },
 		alive:    func(pgid int) bool { return h.alive[pgid] },
+		hold:     func() { h.held++ },
+		queued:   func() int { return h.queue },
 		unlisten: func() { h.unlisten++ },
 	}
 	h.s = newSupervisor(cfg, e, watchdog, "/run/test/notify", h.now)

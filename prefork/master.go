@@ -63,7 +63,10 @@ func New(cfg Config, rt Runtime, stderr io.Writer) (*Master, error) {
 		sd.close()
 		return nil, fmt.Errorf("open /dev/null: %w", err)
 	}
-	dir, err := makeNotifyDir()
+	dir := rt.NotifyDir
+	if dir == "" {
+		dir, err = makeNotifyDir()
+	}
 	if err != nil {
 		sd.close()
 		unix.Close(devnull)
@@ -97,6 +100,8 @@ func New(cfg Config, rt Runtime, stderr io.Writer) (*Master, error) {
 		thaw:     look.thaw,
 		alive:    observe.GroupAlive,
 		forget:   look.forget,
+		hold:     m.hold,
+		queued:   m.queued,
 		unlisten: m.unlisten,
 	}
 	m.sup = newSupervisor(cfg, e, rt.Watchdog, rt.NotifySocket, time.Now())
@@ -113,14 +118,28 @@ func (m *Master) spawn(slot, gen int) (*worker, error) {
 	return w, err
 }
 
-// unlisten closes the launcher's own copies of the sockets it bound: once
-// the workers let go of them too, a connection is refused at once instead
-// of waiting in a backlog nobody will accept from. Sockets inherited from
-// systemd stay: systemd keeps them for the next start.
+// hold, queued and unlisten carry out a stop on the sockets the launcher
+// bound itself (see env); systemd's are left for systemd.
+func (m *Master) hold() {
+	for _, s := range m.rt.Sockets {
+		if err := s.StopAdmitting(); err != nil {
+			m.log.Logf(prioWarning, "%v", err)
+		}
+	}
+}
+
+func (m *Master) queued() int {
+	n := 0
+	for _, s := range m.rt.Sockets {
+		n += s.Queued()
+	}
+	return n
+}
+
 func (m *Master) unlisten() {
 	for _, s := range m.rt.Sockets {
-		if s.Bound() {
-			_ = s.Close()
+		if err := s.Refuse(); err != nil {
+			m.log.Logf(prioWarning, "%v", err)
 		}
 	}
 }

@@ -324,18 +324,39 @@ func TestReloadRetiresOldWorkersLosslessly(t *testing.T) {
 	}
 }
 
-// The standalone launcher lets go of the sockets it bound as soon as it
-// stops, never on a reload.
-func TestStopLetsGoOfTheLaunchersSockets(t *testing.T) {
+// A standalone stop is lossless for what was already queued: the
+// launcher's own sockets admit no new connection from the stop on, a
+// worker is signalled only once nothing waits in their queues (somebody
+// must accept it), and the sockets are turned away (refused at once) only
+// once every worker had its signal. A reload touches none of this.
+func TestStopDrainsTheQueueThenRefuses(t *testing.T) {
 	h := startReady(t, testConfig(), 0)
-	h.reload()
-	if h.unlisten != 0 {
-		t.Fatal("sockets released on a reload")
+	a := h.reload()
+	h.ready(h.next(0), h.next(1))
+	if h.held+h.unlisten != 0 || len(a.got) != 1 {
+		t.Fatalf("a reload held (%d) or released (%d) the sockets", h.held, h.unlisten)
+	}
+	w0, w1 := h.cur(0), h.cur(1)
+	h.queue = 3
+	k := len(h.kills)
+	h.signal(syscall.SIGTERM)
+	if h.held != 1 {
+		t.Fatalf("sockets held %d times at the stop", h.held)
+	}
+	if contains(h.killsTo(w0, k), syscall.SIGTERM) || contains(h.killsTo(w1, k), syscall.SIGTERM) {
+		t.Fatal("a worker was signalled with connections still queued")
+	}
+	h.queue = 0
+	h.toWake()
+	if !contains(h.killsTo(w0, k), syscall.SIGTERM) || !contains(h.killsTo(w1, k), syscall.SIGTERM) {
+		t.Fatal("workers not signalled once the queue was empty")
+	}
+	if h.unlisten != 1 {
+		t.Fatalf("sockets refused %d times once every worker was signalled", h.unlisten)
 	}
 	h.signal(syscall.SIGTERM)
-	h.signal(syscall.SIGTERM)
-	if h.unlisten != 1 {
-		t.Fatalf("unlisten called %d times", h.unlisten)
+	if h.held != 1 || h.unlisten != 1 {
+		t.Fatal("a second stop signal held or refused again")
 	}
 }
 

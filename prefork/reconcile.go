@@ -29,8 +29,31 @@ func (s *supervisor) reconcile(now time.Time) {
 		}
 		s.advanceRoll(now)
 		s.recycle(now)
+	} else {
+		s.refuseOnceSignalled()
 	}
 	s.report(now)
+}
+
+// refuseOnceSignalled turns the launcher's own sockets away once every
+// worker of a stop has had its stop signal: nobody will accept any more,
+// so a connection must be refused at once, not queued for nobody.
+func (s *supervisor) refuseOnceSignalled() {
+	if s.pool.refused || s.env.unlisten == nil {
+		return
+	}
+	for _, w := range s.pool.byPID {
+		if w.state != wDying && !w.signalled {
+			return
+		}
+	}
+	for _, w := range s.pool.leftovers {
+		if w.state != wDying && !w.signalled {
+			return
+		}
+	}
+	s.pool.refused = true
+	s.env.unlisten()
 }
 
 func (s *supervisor) at(t time.Time) {

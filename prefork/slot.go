@@ -41,6 +41,7 @@ type pool struct {
 	// server's children): stopped like any worker, until the group is empty.
 	leftovers []*worker
 	blindNote string // why readiness could not be observed, once noticed
+	refused   bool   // a stop turned the launcher's own sockets away
 	servGen   int    // generation the slots run (last successful roll)
 	lastGen   int    // highest generation number handed out
 	restarts  int

@@ -423,6 +423,12 @@ func (s *supervisor) stepStop(w *worker, now time.Time) {
 		return
 	}
 	n, why, err := s.env.busy(w.pid())
+	if err == nil && n == 0 && s.stopping && s.env.queued != nil {
+		// A final stop: what is queued has nobody else to go to.
+		if q := s.env.queued(); q > 0 {
+			n, why = q, fmt.Sprintf("%d connections still queued on the launcher's sockets", q)
+		}
+	}
 	switch {
 	case err != nil:
 		s.env.log.Logf(prioWarning, "%s: cannot see its connections (%v); sending the stop signal now", w.id, err)
@@ -487,8 +493,8 @@ func (s *supervisor) beginStop(now time.Time, fast bool) {
 		s.stopping = true
 		s.notify("STOPPING=1", "STATUS=stopping: "+s.countText())
 		s.failWaiters("launcher is stopping")
-		if s.env.unlisten != nil {
-			s.env.unlisten()
+		if s.env.hold != nil {
+			s.env.hold()
 		}
 	}
 	for _, w := range s.pool.byPID {

@@ -52,15 +52,26 @@ func runAction(c *cli.Context) error {
 	if err := activation.CloseOnExecFrom(activation.ListenFDsStart); err != nil {
 		return err
 	}
+	if standalone() {
+		// A guardian above the launcher, so that nothing a worker started
+		// outlives a SIGKILLed launcher (systemd's cgroup does that for a
+		// unit). It runs this same command line as its child.
+		return &exitError{code: prefork.Guard("/proc/self/exe", os.Args, os.Environ(), os.Stderr)}
+	}
 	socks, notice, err := sockets(c.StringSlice(flagListen))
 	if err != nil {
 		return err
+	}
+	controlPID := os.Getpid()
+	if p, err := strconv.Atoi(os.Getenv(prefork.EnvControlPID)); err == nil && p > 0 {
+		controlPID = p // the guardian's: the pid the operator knows
 	}
 	rt := prefork.Runtime{
 		Sockets:       socks,
 		Env:           activation.StripLauncherEnv(os.Environ()),
 		NotifySocket:  os.Getenv("NOTIFY_SOCKET"),
-		ControlSocket: prefork.ControlSocketName(os.Getpid()),
+		ControlSocket: prefork.ControlSocketName(controlPID),
+		NotifyDir:     os.Getenv(prefork.EnvNotifyDir),
 	}
 	if wd, err := daemon.SdWatchdogEnabled(false); err == nil {
 		rt.Watchdog = wd
@@ -85,6 +96,18 @@ func runAction(c *cli.Context) error {
 	default:
 		return &exitError{code: exitUnexpected, msg: err.Error()}
 	}
+}
+
+// standalone reports whether this launcher runs outside systemd (no notify
+// socket, no invocation id, no sockets passed) and is not already the
+// child of a guardian.
+func standalone() bool {
+	for _, k := range []string{"NOTIFY_SOCKET", "INVOCATION_ID", "LISTEN_FDS", prefork.EnvGuarded} {
+		if os.Getenv(k) != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // launcherConfig turns the launcher flags and command into a config,
