@@ -233,6 +233,7 @@ func blockThreads(n int) {
 //	write ID TEXT   write TEXT              -> "wrote ID"
 //	writen ID N     write up to N bytes, not blocking -> "wrote ID K"
 //	dial ADDR       connect out             -> "dialed ID"
+//	threads N       N more threads blocked in read(2) -> "threads N"
 //	close ID        close it                -> "closed ID"
 func connServer() {
 	var conns []int
@@ -307,6 +308,11 @@ func connServer() {
 			must(err)
 			conns = append(conns, int(fc.Fd()))
 			say("dialed " + strconv.Itoa(len(conns)-1))
+		case "threads": // start N more threads blocked in read(2)
+			n, err := strconv.Atoi(f[1])
+			must(err)
+			blockThreads(n)
+			say("threads " + f[1])
 		case "close":
 			must(unix.Close(id()))
 			say("closed " + f[1])
