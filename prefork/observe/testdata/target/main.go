@@ -237,6 +237,7 @@ func blockThreads(n int) {
 //	close ID        close it                -> "closed ID"
 func connServer() {
 	var conns []int
+	var keep []any
 	in := bufio.NewScanner(os.Stdin)
 	say("waiting")
 	for in.Scan() {
@@ -307,7 +308,9 @@ func connServer() {
 			fc, err := c.(*net.TCPConn).File()
 			must(err)
 			conns = append(conns, int(fc.Fd()))
+			keep = append(keep, c, fc) // their finalizers would close the fds
 			say("dialed " + strconv.Itoa(len(conns)-1))
+			_ = keep
 		case "threads": // start N more threads blocked in read(2)
 			n, err := strconv.Atoi(f[1])
 			must(err)
