@@ -22,9 +22,13 @@ type Wait struct {
 }
 
 // Accepting looks at every thread of pids and reports whether one of them
-// waits for connections on one of ls. It is a snapshot: a busy worker that
-// is handling a request right now is not waiting, so readiness is "seen
+// waits for connections on one of ls. Only processes holding a listener fd
+// are looked into (accept and poll need the fd), in pid order, and the
+// first thread seen waiting ends the look. It is a snapshot: a busy worker
+// handling a request right now is not waiting, so readiness is "seen
 // accepting once", and a negative answer only means "not at this instant".
+// A stopped thread (a frozen group) is not waiting, though /proc still
+// shows the syscall it will resume.
 func (fs FS) Accepting(pids []int, ls []Listener) Wait {
 	return accepting(fs.proc(), fs.arch(), pids, ls)
 }
