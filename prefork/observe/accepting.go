@@ -22,9 +22,13 @@ type Wait struct {
 }
 
 // Accepting looks at every thread of pids and reports whether one of them
-// waits for connections on one of ls. It is a snapshot: a busy worker that
-// is handling a request right now is not waiting, so readiness is "seen
+// waits for connections on one of ls. Only processes holding a listener fd
+// are looked into (accept and poll need the fd), in pid order, and the
+// first thread seen waiting ends the look. It is a snapshot: a busy worker
+// handling a request right now is not waiting, so readiness is "seen
 // accepting once", and a negative answer only means "not at this instant".
+// A stopped thread (a frozen group) is not waiting, though /proc still
+// shows the syscall it will resume.
 func (fs FS) Accepting(pids []int, ls []Listener) Wait {
 	return accepting(fs.proc(), fs.arch(), pids, ls)
 }
@@ -137,13 +141,14 @@ func pidAccepting(p proc, arch string, pid int, fds fdTable, held map[int]int, b
 			continue
 		}
 		e, _ := lookupSys(arch, sc.nr)
-		found := func(fd int, how string) *Wait {
-			return &Wait{Accepting: true, Detail: fmt.Sprintf("pid %d thread %d in %s on %s (fd %d%s)", pid, tid, e.name, ls[held[fd]], fd, how)}
+		var hit *Wait
+		found := func(li, fd int, how string) {
+			hit = &Wait{Accepting: true, Detail: fmt.Sprintf("pid %d thread %d in %s on %s (fd %d%s)", pid, tid, e.name, ls[li], fd, how)}
 		}
 		switch e.kind {
 		case sysAccept:
-			if _, ok := held[int(sc.args[0])]; ok {
-				return found(int(sc.args[0]), ""), nil
+			if li, ok := held[int(sc.args[0])]; ok {
+				found(li, int(sc.args[0]), "")
 			}
 		case sysPoll:
 			set, err := pollSet(p, pid, sc.args[0], sc.args[1])
@@ -152,8 +157,9 @@ func pidAccepting(p proc, arch string, pid int, fds fdTable, held map[int]int, b
 				break
 			}
 			for _, fd := range set {
-				if _, ok := held[fd]; ok {
-					return found(fd, ""), nil
+				if li, ok := held[fd]; ok {
+					found(li, fd, "")
+					break
 				}
 			}
 		case sysSelect:
@@ -163,7 +169,7 @@ func pidAccepting(p proc, arch string, pid int, fds fdTable, held map[int]int, b
 				break
 			}
 			if len(set) > 0 {
-				return found(set[0], ""), nil
+				found(held[set[0]], set[0], "")
 			}
 		case sysEpoll:
 			epfd := int(sc.args[0])
@@ -177,12 +183,21 @@ func pidAccepting(p proc, arch string, pid int, fds fdTable, held map[int]int, b
 				for _, v := range h.via {
 					via += " -> " + strconv.Itoa(v)
 				}
-				return &Wait{Accepting: true, Detail: fmt.Sprintf("pid %d thread %d in %s on %s (fd %d%s)", pid, tid, e.name, ls[h.listener], h.tfd, via)}, nil
+				found(h.listener, h.tfd, via)
 			}
 		case sysOpaque:
 			unk.add("pid %d thread %d waits in %s, which /proc does not show into", pid, tid, e.name)
 		case sysRestart:
 			unk.add("pid %d thread %d is in restart_syscall (a wait resumed after a stop), whose arguments /proc does not show", pid, tid)
+		}
+		if hit != nil {
+			// A stopped thread (SIGSTOP, a frozen group) still shows the
+			// syscall it will resume: it is not waiting now.
+			if st, err := threadState(p, pid, t); err == nil && (st == 'T' || st == 't') {
+				waits = append(waits, "stopped in "+e.name)
+				continue
+			}
+			return hit, nil
 		}
 		waits = append(waits, e.name)
 	}
@@ -217,4 +232,13 @@ func compress(names []string) []string {
 		}
 	}
 	return out
+}
+
+func threadState(p proc, pid int, tid string) (byte, error) {
+	b, err := p.readFile(strconv.Itoa(pid) + "/task/" + tid + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	st, err := parseStat(b)
+	return st.State, err
 }

@@ -136,9 +136,9 @@ func matchListener(info SockInfo, ls []Listener) int {
 // ptrace_scope=1 an ancestor). Unlike sock_diag or /proc/net/tcp it works
 // whatever network namespace the target or the caller is in, and needs no
 // AF_NETLINK. Each read duplicates the descriptor close-on-exec, asks the
-// socket with getsockname, getpeername, SO_TYPE, SO_DOMAIN, SO_ACCEPTCONN,
-// TCP_INFO, SIOCINQ and SIOCOUTQ, and closes the duplicate; the target's
-// file (and its blocking mode) is untouched.
+// socket with SO_TYPE, getsockname, TCP_INFO (unix: SO_ACCEPTCONN),
+// getpeername, SIOCINQ and SIOCOUTQ, and closes the duplicate; the target's
+// file (and its blocking mode) is untouched: 10 syscalls a socket.
 func LiveSockets() SockReader { return liveSockets{} }
 
 type liveSockets struct{}
@@ -163,28 +163,22 @@ func readSocket(fd int) (SockInfo, error) {
 	if err != nil {
 		return SockInfo{}, fmt.Errorf("SO_TYPE: %w", err)
 	}
-	dom, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
-	if err != nil {
-		return SockInfo{}, fmt.Errorf("SO_DOMAIN: %w", err)
+	if typ != unix.SOCK_STREAM {
+		return SockInfo{Network: "other"}, nil
 	}
-	var si SockInfo
-	switch {
-	case typ != unix.SOCK_STREAM:
-		si.Network = "other"
-		return si, nil
-	case dom == unix.AF_INET || dom == unix.AF_INET6:
+	fam, local, err := sockName(fd, false)
+	if err != nil {
+		return SockInfo{}, fmt.Errorf("getsockname: %w", err)
+	}
+	si := SockInfo{Local: local}
+	switch fam {
+	case unix.AF_INET, unix.AF_INET6:
 		si.Network = "tcp"
-	case dom == unix.AF_UNIX:
+	case unix.AF_UNIX:
 		si.Network = "unix"
 	default:
 		si.Network = "other"
 		return si, nil
-	}
-	if sa, err := unix.Getsockname(fd); err == nil {
-		si.Local = sockaddrString(sa)
-	}
-	if sa, err := unix.Getpeername(fd); err == nil {
-		si.Peer = sockaddrString(sa)
 	}
 	if si.Network == "unix" {
 		acc, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN)
@@ -210,6 +204,9 @@ func readSocket(fd int) (SockInfo, error) {
 		si.LastRecv = time.Duration(ti.Last_data_recv) * time.Millisecond
 		si.LastSend = time.Duration(ti.Last_data_sent) * time.Millisecond
 	}
+	if _, peer, err := sockName(fd, true); err == nil {
+		si.Peer = peer // ENOTCONN once the peer is gone
+	}
 	inq, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
 	if err != nil {
 		return SockInfo{}, fmt.Errorf("SIOCINQ: %w", err)
@@ -220,18 +217,6 @@ func readSocket(fd int) (SockInfo, error) {
 	}
 	si.RxQueue, si.OutQueue = uint32(inq), uint32(outq)
 	return si, nil
-}
-
-func sockaddrString(sa unix.Sockaddr) string {
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port)).String()
-	case *unix.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr), uint16(a.Port)).String()
-	case *unix.SockaddrUnix:
-		return a.Name
-	}
-	return ""
 }
 
 // tcpState names include/net/tcp_states.h.

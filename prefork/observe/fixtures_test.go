@@ -33,13 +33,12 @@ func TestRecordFixtures(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				ok := !t.Failed()
 				if verdictOK(sc, w) {
 					t.Logf("%s: %+v", sc.name, w)
 					break
 				}
 				os.RemoveAll(dir)
-				if sc.prep != nil || time.Now().After(end) || !ok {
+				if sc.prep != nil || time.Now().After(end) {
 					t.Fatalf("%s: recorded %+v, not what the scenario expects", sc.name, w)
 				}
 				time.Sleep(5 * time.Millisecond)

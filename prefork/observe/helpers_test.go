@@ -66,11 +66,18 @@ func startServer(t testing.TB, lfd int, o startOpts, argv ...string) *server {
 	cmd := exec.Command("/bin/sh", shArgs...)
 	cmd.Env = append(append(os.Environ(), "LISTEN_FDS=1", "PYTHONUNBUFFERED=1"), o.env...)
 	cmd.Dir = o.dir
-	// Fd() on this test's own listener only makes it blocking, as it is.
-	cmd.ExtraFiles = []*os.File{os.NewFile(uintptr(lfd), "listener")}
+	// A duplicate for the child: an *os.File closes its fd when collected,
+	// so it must not wrap lfd, which tcpListener's cleanup closes. (Fd() on
+	// this test's own listener only makes it blocking, as it is.)
+	dup, err := unix.FcntlInt(uintptr(lfd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lf := os.NewFile(uintptr(dup), "listener")
+	defer lf.Close()
+	cmd.ExtraFiles = []*os.File{lf}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: o.creds}
 	s := &server{cmd: cmd, lines: make(chan string, 1024)}
-	var err error
 	if o.stdin {
 		if s.stdin, err = cmd.StdinPipe(); err != nil {
 			t.Fatal(err)

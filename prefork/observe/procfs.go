@@ -16,8 +16,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// FS is a view of a /proc tree: "/proc" for the live system, or a fixture
-// directory written by Snapshot. A fixture stores link targets (fd/N) as
+// FS is a view of a /proc tree: "/proc" for the live system, or DIR/proc
+// of a fixture written by Snapshot (DIR/meta.json names its arch,
+// launcher, group and listeners). A fixture stores link targets (fd/N) as
 // regular files holding the target text and the memory that poll/select
 // arguments point to as PID/mem.txt; FS reads either form, so the same code
 // runs over both.

@@ -105,6 +105,8 @@ func scenarios() []scenario {
 		{name: "python-accept", argv: argv(py, "blocking.py"), needs: []string{py}, want: "accepting", detail: "in accept4 on"},
 		{name: "python-select", argv: argv(py, "blocking.py", "select"), needs: []string{py}, want: "accepting", detail: "in pselect6 on"},
 		{name: "sh-wrapper-python", argv: argv("/bin/sh", "-c", py+" blocking.py; echo exited"), needs: []string{py}, want: "accepting", detail: "in accept4 on"},
+		{name: "sh-daemonised-python", argv: argv("/bin/sh", "-c", "("+py+" blocking.py &); exec sleep 1000"), needs: []string{py}, want: "accepting", detail: "in accept4 on"},
+		{name: "python-accept-zombie-child", argv: argv(py, "blocking.py", "zombie"), needs: []string{py}, want: "accepting", detail: "in accept4 on"},
 		{name: "node-http", argv: argv(node, "server.js"), needs: []string{node}, want: "accepting", detail: "in epoll_pwait on"},
 		{name: "go-nethttp", argv: target("http"), want: "accepting", detail: "in epoll_pwait on"},
 		{name: "go-nethttp-64threads", argv: target("http", "64"), want: "accepting", detail: "in epoll_pwait on"},

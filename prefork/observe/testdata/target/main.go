@@ -233,9 +233,11 @@ func blockThreads(n int) {
 //	write ID TEXT   write TEXT              -> "wrote ID"
 //	writen ID N     write up to N bytes, not blocking -> "wrote ID K"
 //	dial ADDR       connect out             -> "dialed ID"
+//	threads N       N more threads blocked in read(2) -> "threads N"
 //	close ID        close it                -> "closed ID"
 func connServer() {
 	var conns []int
+	var keep []any
 	in := bufio.NewScanner(os.Stdin)
 	say("waiting")
 	for in.Scan() {
@@ -306,7 +308,14 @@ func connServer() {
 			fc, err := c.(*net.TCPConn).File()
 			must(err)
 			conns = append(conns, int(fc.Fd()))
+			keep = append(keep, c, fc) // their finalizers would close the fds
 			say("dialed " + strconv.Itoa(len(conns)-1))
+			_ = keep
+		case "threads": // start N more threads blocked in read(2)
+			n, err := strconv.Atoi(f[1])
+			must(err)
+			blockThreads(n)
+			say("threads " + f[1])
 		case "close":
 			must(unix.Close(id()))
 			say("closed " + f[1])
