@@ -17,9 +17,13 @@ import (
 //     socket filter, while handshakes already under way complete and the
 //     queue can still be accepted from;
 //  2. the workers accept and serve what is queued (Queued says how much);
-//  3. Refuse: shutdown(2) turns the socket away for good, so a client
-//     whose SYN was dropped is refused at its retry (about 1 s) and any
-//     later one at once.
+//  3. Release: once every worker had its stop signal the launcher closes
+//     its own copy, so that the socket is gone, and a connection refused,
+//     as soon as the last worker lets go of it. Not shutdown(2): the
+//     socket is shared, and a draining app still blocked in accept would
+//     see an error instead of its own orderly close (a Go server's Serve
+//     then returns something other than ErrServerClosed, and the usual
+//     log.Fatal cuts its requests in progress).
 //
 // The filter drops pure SYNs: TCP flags (byte 13 of the TCP header, where
 // a TCP socket filter's data starts) with SYN set and ACK clear.
@@ -77,21 +81,11 @@ func (s *Socket) Queued() int {
 	return int(ti.Unacked)
 }
 
-// Refuse shuts a socket the launcher bound down for good (new connections
-// are refused) and closes the launcher's copy; an inherited socket is left
-// alone for systemd.
-func (s *Socket) Refuse() error {
-	if !s.bound || s.fd < 0 {
+// Release closes the launcher's copy of a socket it bound; an inherited
+// one stays open for systemd.
+func (s *Socket) Release() error {
+	if !s.bound {
 		return nil
 	}
-	var err error
-	if s.tcp() {
-		if e := unix.Shutdown(s.fd, unix.SHUT_RD); e != nil {
-			err = fmt.Errorf("%s: shutdown: %w", s, e)
-		}
-	}
-	if e := s.Close(); e != nil && err == nil {
-		err = e
-	}
-	return err
+	return s.Close()
 }

@@ -12,9 +12,9 @@ import (
 )
 
 // A stopping launcher's socket drops new connection attempts, still lets
-// the queued ones be accepted with their data, reports the queue, and then
-// refuses at once.
-func TestStopAdmittingQueuedThenRefuse(t *testing.T) {
+// the queued ones be accepted with their data, reports the queue, and is
+// gone (refused) once the launcher released the last copy.
+func TestStopAdmittingQueuedThenRelease(t *testing.T) {
 	for _, host := range []string{"127.0.0.1", ""} { // IPv4, and the dual-stack wildcard
 		socks, err := Bind([]Spec{mustParse(t, host+":"+strconv.Itoa(freePort(t)))})
 		if err != nil {
@@ -58,11 +58,11 @@ func TestStopAdmittingQueuedThenRefuse(t *testing.T) {
 		if n := s.Queued(); n != 0 {
 			t.Fatalf("%q: Queued() = %d after accepting, want 0", host, n)
 		}
-		if err := s.Refuse(); err != nil {
+		if err := s.Release(); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := net.DialTimeout("tcp", addr, 5*time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
-			t.Fatalf("%q: dial after Refuse: %v, want connection refused", host, err)
+			t.Fatalf("%q: dial after Release: %v, want connection refused", host, err)
 		}
 	}
 }
@@ -79,7 +79,7 @@ func TestInheritedSocketsAreLeftAlone(t *testing.T) {
 	if err := s.StopAdmitting(); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Refuse(); err != nil {
+	if err := s.Release(); err != nil {
 		t.Fatal(err)
 	}
 	sa, _ := unix.Getsockname(s.FD())

@@ -41,8 +41,8 @@ type env struct {
 	// bound to (systemd's are systemd's, and none of this touches them):
 	// hold makes them admit no new connection while what is queued can
 	// still be accepted, queued counts what waits in their queues, and
-	// unlisten turns them away for good (refused at once) and closes the
-	// launcher's copies.
+	// unlisten closes the launcher's copies, so that each is gone (and a
+	// connection refused) once the last worker lets go of it.
 	hold     func()
 	queued   func() int
 	unlisten func()

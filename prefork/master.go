@@ -138,7 +138,7 @@ func (m *Master) queued() int {
 
 func (m *Master) unlisten() {
 	for _, s := range m.rt.Sockets {
-		if err := s.Refuse(); err != nil {
+		if err := s.Release(); err != nil {
 			m.log.Logf(prioWarning, "%v", err)
 		}
 	}

@@ -35,9 +35,10 @@ func (s *supervisor) reconcile(now time.Time) {
 	s.report(now)
 }
 
-// refuseOnceSignalled turns the launcher's own sockets away once every
+// refuseOnceSignalled releases the launcher's own sockets once every
 // worker of a stop has had its stop signal: nobody will accept any more,
-// so a connection must be refused at once, not queued for nobody.
+// and each socket must be gone, a connection refused, as soon as the last
+// worker lets go of it.
 func (s *supervisor) refuseOnceSignalled() {
 	if s.pool.refused || s.env.unlisten == nil {
 		return

@@ -162,6 +162,13 @@ func (a *App) hardeningOptions() [][2]string {
 		// to their own ids when a worker boots; without capabilities and
 		// with NoNewPrivileges= these cannot change identity anyway.
 		{"SystemCallFilter", "@setuid"},
+		// The launcher looks at its own workers' connections before it
+		// stops them (a duplicate of the worker's socket, read with
+		// TCP_INFO: prefork/observe); systemd 252 files pidfd_getfd under
+		// @debug, which the rest of that set does not need. Like /proc/PID/mem,
+		// it needs ptrace access to the target: same uid, and under Yama
+		// ptrace_scope=1 an ancestor, which the launcher is.
+		{"SystemCallFilter", "pidfd_getfd"},
 		{"SystemCallErrorNumber", "EPERM"},
 		{"RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6"},
 	}
