@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/journal"
 	"github.com/sdlaunch/sdlaunch/activation"
 	"github.com/sdlaunch/sdlaunch/prefork/observe"
 )
@@ -24,14 +25,17 @@ type looker struct {
 	fs     observe.FS
 	self   int
 	ls     []observe.Listener
-	socks  observe.SockReader
+	socks  *observe.Fallback
+	logf   func(prio journal.Priority, format string, a ...any)
+	warned bool   // the fallback to /proc/PID/net was logged
 	blind  string // why nothing can be observed at all ("" when it can)
 	frozen map[int][]int
 	prev   map[int]map[uint64]observe.SockInfo
 }
 
-func newLooker(socks []*activation.Socket) *looker {
-	l := &looker{fs: observe.Live(), self: os.Getpid(), socks: observe.LiveSockets(),
+func newLooker(socks []*activation.Socket, logf func(prio journal.Priority, format string, a ...any)) *looker {
+	fs := observe.Live()
+	l := &looker{fs: fs, self: os.Getpid(), socks: observe.FallbackSockets(fs), logf: logf,
 		frozen: map[int][]int{}, prev: map[int]map[uint64]observe.SockInfo{}}
 	var skipped []string
 	for _, s := range socks {
@@ -94,6 +98,10 @@ func (l *looker) busy(pgid int) (int, string, error) {
 		}
 	}
 	l.prev[pgid] = next
+	if d := l.socks.Degraded(); d != "" && !l.warned {
+		l.warned = true
+		l.logf(prioWarning, "cannot duplicate workers' sockets (%s): stops wait for a worker to hold no connection at all, without the kernel's traffic times (allow pidfd_getfd in the seccomp filter, e.g. systemd-nspawn --system-call-filter=pidfd_getfd)", d)
+	}
 	return n, strings.Join(why, "; "), nil
 }
 

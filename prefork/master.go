@@ -87,7 +87,7 @@ func New(cfg Config, rt Runtime, stderr io.Writer) (*Master, error) {
 		deliver: func(n notifyMsg) { m.post(n) },
 		reject:  func(id *workerID, why string, n int) { m.post(rejectEvent{id, why, n}) },
 	}
-	look := newLooker(rt.Sockets)
+	look := newLooker(rt.Sockets, m.log.Logf)
 	e := env{
 		spawn:    m.spawn,
 		kill:     func(pid int, sig syscall.Signal) error { return unix.Kill(pid, sig) },

@@ -95,7 +95,7 @@ func bootBox(t *testing.T, dir string) *box {
 	defer logf.Close()
 	// nspawn cleans up under /run/systemd/nspawn, which must be a tmpfs:
 	// give it one in a private mount namespace.
-	script := `mkdir -p /run/systemd/nspawn && mount -t tmpfs tmpfs /run/systemd/nspawn && exec systemd-nspawn --quiet --directory=/ --volatile=yes --register=no --keep-unit -M "$1" --boot --console=pipe --bind="$2"`
+	script := `mkdir -p /run/systemd/nspawn && mount -t tmpfs tmpfs /run/systemd/nspawn && exec systemd-nspawn --quiet --directory=/ --volatile=yes --register=no --keep-unit -M "$1" --boot --console=pipe --bind="$2" --system-call-filter=pidfd_getfd`
 	b.nspawn = exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", b.name, dir)
 	b.nspawn.Stdout, b.nspawn.Stderr = logf, logf
 	b.nspawn.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

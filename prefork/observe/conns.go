@@ -23,6 +23,10 @@ type SockInfo struct {
 
 	BytesReceived, BytesAcked uint64        // tcpi_bytes_received, tcpi_bytes_acked
 	LastRecv, LastSend        time.Duration // tcpi_last_data_recv, tcpi_last_data_sent: how long ago (jiffies, shown in ms)
+
+	// Blind: read from /proc/PID/net (see FallbackSockets): state and
+	// queues only, no traffic times or counts.
+	Blind bool
 }
 
 // SockReader reads what the kernel says of descriptor fd of process pid.

@@ -46,6 +46,9 @@ func InProgress(prev map[uint64]SockInfo, c Conn) (busy bool, why string) {
 	if s.State != "ESTABLISHED" && s.State != "CLOSE_WAIT" {
 		return false, "state " + s.State + ": the app has closed its side"
 	}
+	if s.Blind {
+		return true, "held open, and without pidfd_getfd the kernel's traffic times cannot be read"
+	}
 	if s.RxQueue > 0 {
 		return true, fmt.Sprintf("%d unread request bytes", s.RxQueue)
 	}

@@ -1,0 +1,194 @@
+package units
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sdlaunch/sdlaunch/integration/load"
+)
+
+// Issue 8 under a real systemd 252: apps that never send an honest READY=1
+// and do not drain, installed with default options, lose no request across
+// systemctl restarts and reloads under load, because the launcher looks at
+// them (readiness: a process of the worker's group waits on the socket;
+// stops: the signal goes out at a moment with no request in progress)
+// from inside the generated unit's sandbox: a DynamicUser with
+// NoNewPrivileges=, the SystemCallFilter=, ProtectProc=invisible.
+
+// copyApps copies files (paths relative to the module root) into dir,
+// readable by a DynamicUser.
+func copyApps(t *testing.T, dir string, files ...string) {
+	t.Helper()
+	root := moduleRoot(t)
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join(root, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// startPatientLoad is startLoad with a request timeout far above any boot
+// time of this machine: these tests count lost requests, not slow ones
+// (latency is make bench's business), and a restart keeps every client
+// waiting in the socket's queue while the new workers boot.
+func startPatientLoad(t *testing.T, url string) (stop func() load.Result) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan load.Result, 1)
+	go func() { ch <- load.Run(ctx, load.Options{URL: url, Clients: 8, Timeout: 2 * time.Minute}) }()
+	var once sync.Once
+	var res load.Result
+	stop = func() load.Result {
+		once.Do(func() { cancel(); res = <-ch })
+		return res
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+func TestUncooperativeAppsLoseNothingUnderSystemd(t *testing.T) {
+	requireEnv(t)
+	dir := newWorkDir(t)
+	buildInto(t, dir)
+	copyApps(t, dir, "contrib/examples/flask-seed/app.py", "integration/apps/node_nosignal.js", "integration/apps/python_nodrain.py")
+	b := bootBox(t, dir)
+	sdl := filepath.Join(dir, "sdlaunch")
+	const rounds = 10
+	cases := []struct {
+		name  string
+		flags []string
+		cmd   []string
+	}{
+		// Seed 000's Flask app, unmodified, stopped with SIGINT as in its
+		// supervisord configuration.
+		{"seed000", []string{"--stop-signal", "INT"}, []string{"/usr/bin/python3", filepath.Join(dir, "app.py")}},
+		{"nodenosig", nil, []string{"/usr/bin/node", filepath.Join(dir, "node_nosignal.js")}},
+		{"pynodrain", nil, []string{"/usr/bin/python3", filepath.Join(dir, "python_nodrain.py")}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			port := freePort(t, 41000, 44999)
+			url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+			args := append([]string{sdl, "install", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "-w", "2"}, c.flags...)
+			args = append(append(args, c.name, "--"), c.cmd...)
+			if out, errOut, code := b.run(args...); code != 0 {
+				t.Fatalf("install: exit %d\n%s%s", code, out, errOut)
+			}
+			defer b.run(sdl, "uninstall", c.name)
+			get(t, url, 30*time.Second)
+			stop := startPatientLoad(t, url)
+			for i := range rounds {
+				if out, errOut, code := b.run("systemctl", "restart", c.name+".service"); code != 0 {
+					t.Fatalf("systemctl restart %d: exit %d\n%s%s", i+1, code, out, errOut)
+				}
+			}
+			restarts := stop()
+			t.Logf("%d systemctl restarts under load: %s", rounds, restarts)
+			checkLoad(t, restarts, 100)
+			stop = startPatientLoad(t, url)
+			for i := range rounds {
+				if out, errOut, code := b.run("systemctl", "reload", c.name+".service"); code != 0 {
+					t.Fatalf("systemctl reload %d: exit %d\n%s%s", i+1, code, out, errOut)
+				}
+			}
+			reloads := stop()
+			t.Logf("%d systemctl reloads under load: %s", rounds, reloads)
+			checkLoad(t, reloads, 100)
+			st := b.mustRun("systemctl", "show", "-p", "NRestarts,ActiveState,StatusText", c.name+".service")
+			if !strings.Contains(st, "NRestarts=0") || !strings.Contains(st, "ActiveState=active") || !strings.Contains(st, fmt.Sprintf("generation %d", rounds+1)) {
+				t.Errorf("after %d restarts and %d reloads: %s", rounds, rounds, st)
+			}
+			if strings.Contains(st, "readiness not observable") {
+				t.Errorf("the launcher could not look at its workers inside the unit's sandbox: %s", st)
+			}
+		})
+	}
+}
+
+// A reload to code whose workers die 1.1 s after start rolls back
+// (systemctl reload and sdlaunch reload exit 1) and one to code that takes
+// 3 s to import waits for the real readiness: with default options, under
+// load, and not one request fails. Before, readiness was a 1 s timer: the
+// first was declared ready and the old generation retired just before the
+// new one died, the second was retired mid-import.
+func TestReloadWaitsForRealReadinessUnderSystemd(t *testing.T) {
+	lb := newLifeBox(t)
+	copyApps(t, lb.dir, "integration/apps/die_late.py", "integration/apps/slow_import.py", "integration/apps/python_nodrain.py")
+	port := freePort(t, 41000, 44999)
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	const name = "realready"
+	script := func(app string) string {
+		return fmt.Sprintf("#!/bin/sh\nexec /usr/bin/python3 %s\n", filepath.Join(lb.dir, app))
+	}
+	lb.deploy(t, script("python_nodrain.py"))
+	lb.mustInstall(t, name, port, []string{"-w", "2"}, lb.app)
+	get(t, url, 30*time.Second)
+	stop := startPatientLoad(t, url)
+
+	lb.deploy(t, script("die_late.py"))
+	out, errOut, code, took := lb.reload(name)
+	if code != 1 {
+		t.Fatalf("sdlaunch reload to code that dies 1.1 s after start: exit %d in %s, want 1\n%s%s", code, took, out, errOut)
+	}
+	if _, _, code := lb.run("systemctl", "reload", name+".service"); code == 0 {
+		t.Fatal("systemctl reload to code that dies 1.1 s after start exited 0")
+	}
+	if st := lb.show(t, name+".service", "ActiveState")["ActiveState"]; st != "active" {
+		t.Fatalf("service %s after the rolled-back reloads", st)
+	}
+
+	lb.deploy(t, script("slow_import.py"))
+	out, errOut, code, took = lb.reload(name)
+	if code != 0 {
+		t.Fatalf("sdlaunch reload to code that imports for 3 s: exit %d\n%s%s", code, out, errOut)
+	}
+	if took < 3*time.Second {
+		t.Errorf("sdlaunch reload returned after %s, before the new workers could have imported (3 s)", took)
+	}
+	res := stop()
+	t.Logf("two failed reloads and a slow one under load: %s", res)
+	checkLoad(t, res, 50)
+}
+
+// Seed 002 as its user runs it: gunicorn without --preload, whose app
+// calls sys.exit(2) at import. gunicorn's arbiter lives and respawns its
+// worker forever; nothing ever accepts. sdlaunch install fails with the
+// journal's last lines, the unit ends failed and is not restarted.
+func TestSeed002WithoutPreloadFailsTheInstall(t *testing.T) {
+	requireEnv(t)
+	dir := newWorkDir(t)
+	buildInto(t, dir)
+	copyApps(t, dir, "integration/launcher/testdata/seed002/app.py", "integration/launcher/testdata/seed002/views.py")
+	b := bootBox(t, dir)
+	sdl := filepath.Join(dir, "sdlaunch")
+	port := freePort(t, 41000, 44999)
+	begin := time.Now()
+	out, errOut, code := b.run(sdl, "install", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "-w", "2",
+		"--start-timeout", "8s", "--chdir", dir, "seed002", "--", "/usr/bin/gunicorn", "-w", "1", "app:app")
+	took := time.Since(begin)
+	t.Logf("install exit %d after %s\n%s%s", code, took.Round(time.Millisecond), out, errOut)
+	if code == 0 {
+		t.Fatal("sdlaunch install of an app that cannot boot exited 0")
+	}
+	for _, want := range []string{"did not become ready within --start-timeout 8s", "Failed to load configuration"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("install's error output lacks %q", want)
+		}
+	}
+	st := b.mustRun("systemctl", "show", "-p", "ActiveState,Result,ExecMainStatus,NRestarts", "seed002.service")
+	for _, want := range []string{"ActiveState=failed", "ExecMainStatus=69", "NRestarts=0"} {
+		if !strings.Contains(st, want) {
+			t.Errorf("seed002.service: %q lacks %s", st, want)
+		}
+	}
+}
