@@ -11,7 +11,7 @@ func TestHexAddr(t *testing.T) {
 		"0100007F:1F40":                         "127.0.0.1:8000",
 		"00000000000000000000000001000000:0050": "[::1]:80",
 		"0000000000000000FFFF00000100007F:1F40": "[::ffff:127.0.0.1]:8000",
-		"garbage": "garbage",
+		"garbage":                               "garbage",
 	} {
 		if got := hexAddr(in); got != want {
 			t.Errorf("hexAddr(%q) = %q, want %q", in, got, want)
