@@ -32,6 +32,7 @@ func TestWorkerLogLinesWholeAndPrefixed(t *testing.T) {
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		printers = map[int]bool{}
+		shorts   int // write(2) calls the kernel cut short, continued by the app
 		failures []string
 	)
 	startGate := make(chan struct{})
@@ -53,6 +54,7 @@ func TestWorkerLogLinesWholeAndPrefixed(t *testing.T) {
 				return
 			}
 			printers[pidOf(body)] = true
+			shorts += shortWrites(body)
 		}()
 	}
 	close(startGate)
@@ -60,7 +62,7 @@ func TestWorkerLogLinesWholeAndPrefixed(t *testing.T) {
 	if len(failures) > 0 {
 		t.Fatalf("print requests failed: %v", failures)
 	}
-	t.Logf("%d requests printed by %d workers %v", requests, len(printers), keys(printers))
+	t.Logf("%d requests printed by %d workers %v; %d write(2) calls cut short and continued", requests, len(printers), keys(printers), shorts)
 	if len(printers) < 2 {
 		t.Errorf("all bursts came from one worker (%v): nothing concurrent was tested", keys(printers))
 	}
@@ -155,4 +157,17 @@ func TestWorkerLogLinesWholeAndPrefixed(t *testing.T) {
 	if missing > 0 || dup > 0 {
 		t.Errorf("%d lines missing, %d duplicated (of %d)", missing, dup, want)
 	}
+}
+
+var shortRe = regexp.MustCompile(`short=(\d+)`)
+
+// shortWrites is the "short=N" of a /print answer: how many of the burst's
+// write(2) calls the kernel cut short.
+func shortWrites(body string) int {
+	m := shortRe.FindStringSubmatch(body)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
 }

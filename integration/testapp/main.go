@@ -98,17 +98,13 @@ func (c *config) has(mode string) bool {
 
 type app struct {
 	cfg        config
+	con        *console
 	startupFDs []fdInfo
 	startEnv   map[string]string
 	worker     string
 
 	hangOnce sync.Once
 	hung     chan struct{} // closed when the app "hangs"
-
-	// printMu serialises /print bursts: writes larger than PIPE_BUF from
-	// two threads of one process may interleave in the pipe itself, which
-	// no launcher can undo (a Python app's logging module has the same lock).
-	printMu sync.Mutex
 }
 
 func main() {
@@ -119,16 +115,18 @@ func main() {
 }
 
 func run(startupFDs []fdInfo, startEnv map[string]string) int {
+	con := &console{}
 	cfg, err := parseConfig(os.Args[1:])
 	if err != nil {
-		logf("testapp: bad configuration: %v", err)
+		con.logf("testapp: bad configuration: %v", err)
 		return 2
 	}
 	if cfg.has("grandchild") && os.Getenv("TESTAPP_IS_GRANDCHILD") == "1" {
-		return grandchild()
+		return grandchild(con)
 	}
 	a := &app{
 		cfg:        cfg,
+		con:        con,
 		startupFDs: startupFDs,
 		startEnv:   startEnv,
 		worker:     os.Getenv("SDLAUNCH_WORKER"),
@@ -176,8 +174,8 @@ func parseConfig(args []string) (config, error) {
 func (a *app) main() int {
 	pid := os.Getpid()
 	if a.cfg.has("exit-at-boot") {
-		logf("testapp: w=%s pid=%d starting", a.worker, pid)
-		logf("testapp: FATAL: cannot load configuration (exit-at-boot): giving up with status 3")
+		a.con.logf("testapp: w=%s pid=%d starting", a.worker, pid)
+		a.con.logf("testapp: FATAL: cannot load configuration (exit-at-boot): giving up with status 3")
 		return 3
 	}
 	// Signal handling first: once the "serving" line is out, a stop signal
@@ -192,39 +190,39 @@ func (a *app) main() int {
 
 	// The shim proof: LISTEN_PID (and WATCHDOG_PID, when set) must be our own pid.
 	if lp := os.Getenv("LISTEN_PID"); lp != strconv.Itoa(pid) {
-		logf("testapp: FATAL: LISTEN_PID=%q but my pid is %d: the sockets were not handed to me", lp, pid)
+		a.con.logf("testapp: FATAL: LISTEN_PID=%q but my pid is %d: the sockets were not handed to me", lp, pid)
 		return 10
 	}
 	if wp, ok := os.LookupEnv("WATCHDOG_PID"); ok && wp != strconv.Itoa(pid) {
-		logf("testapp: FATAL: WATCHDOG_PID=%q but my pid is %d", wp, pid)
+		a.con.logf("testapp: FATAL: WATCHDOG_PID=%q but my pid is %d", wp, pid)
 		return 10
 	}
 	wdInterval, err := daemon.SdWatchdogEnabled(false)
 	if err != nil {
-		logf("testapp: FATAL: watchdog settings: %v", err)
+		a.con.logf("testapp: FATAL: watchdog settings: %v", err)
 		return 10
 	}
 	listeners, err := activation.Listeners()
 	if err != nil {
-		logf("testapp: FATAL: activation: %v", err)
+		a.con.logf("testapp: FATAL: activation: %v", err)
 		return 10
 	}
 	var live []net.Listener
 	for i, l := range listeners {
 		if l == nil {
-			logf("testapp: FATAL: LISTEN_FDS socket %d is not a stream listener", i+3)
+			a.con.logf("testapp: FATAL: LISTEN_FDS socket %d is not a stream listener", i+3)
 			return 10
 		}
 		live = append(live, l)
 	}
 	if len(live) == 0 {
-		logf("testapp: FATAL: no sockets (LISTEN_FDS=%q)", a.startEnv["LISTEN_FDS"])
+		a.con.logf("testapp: FATAL: no sockets (LISTEN_FDS=%q)", a.startEnv["LISTEN_FDS"])
 		return 10
 	}
 
 	if a.cfg.has("grandchild") {
-		if err := spawnGrandchild(); err != nil {
-			logf("testapp: FATAL: spawn grandchild: %v", err)
+		if err := a.spawnGrandchild(); err != nil {
+			a.con.logf("testapp: FATAL: spawn grandchild: %v", err)
 			return 10
 		}
 	}
@@ -246,7 +244,7 @@ func (a *app) main() int {
 	for _, l := range live {
 		go func(l net.Listener) { serveErr <- srv.Serve(l) }(l)
 	}
-	logf("testapp: w=%s pid=%d serving on %d socket(s), modes %s", a.worker, pid, len(live), a.modeString())
+	a.con.logf("testapp: w=%s pid=%d serving on %d socket(s), modes %s", a.worker, pid, len(live), a.modeString())
 
 	if a.cfg.has("notify") {
 		go a.notifyReady()
@@ -268,20 +266,20 @@ func (a *app) main() int {
 
 	select {
 	case <-crash:
-		logf("testapp: w=%s pid=%d crashing on purpose (exit 4)", a.worker, pid)
+		a.con.logf("testapp: w=%s pid=%d crashing on purpose (exit 4)", a.worker, pid)
 		return 4
 	case err := <-serveErr:
-		logf("testapp: FATAL: serve: %v", err)
+		a.con.logf("testapp: FATAL: serve: %v", err)
 		return 11
 	case sig := <-sigs:
-		logf("testapp: w=%s pid=%d got signal %s, draining", a.worker, pid, sigName(sig))
+		a.con.logf("testapp: w=%s pid=%d got signal %s, draining", a.worker, pid, sigName(sig))
 	}
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
 	if err := drain(srv, live, serveErr, &open, 2*time.Minute); err != nil {
-		logf("testapp: shutdown: %v", err)
+		a.con.logf("testapp: shutdown: %v", err)
 		return 12
 	}
-	logf("testapp: w=%s pid=%d drained, exiting 0", a.worker, pid)
+	a.con.logf("testapp: w=%s pid=%d drained, exiting 0", a.worker, pid)
 	return 0
 }
 
@@ -334,7 +332,7 @@ func (a *app) modeString() string {
 func (a *app) notifyReady() {
 	time.Sleep(a.cfg.readyDelay)
 	sent, err := daemon.SdNotify(false, daemon.SdNotifyReady+"\nSTATUS=testapp w="+a.worker+" ready")
-	logf("testapp: w=%s pid=%d READY=1 sent=%v err=%v", a.worker, os.Getpid(), sent, err)
+	a.con.logf("testapp: w=%s pid=%d READY=1 sent=%v err=%v", a.worker, os.Getpid(), sent, err)
 }
 
 func (a *app) watchdog(interval time.Duration) {
@@ -346,7 +344,7 @@ func (a *app) watchdog(interval time.Duration) {
 			return
 		case <-t.C:
 			if _, err := daemon.SdNotify(false, daemon.SdNotifyWatchdog); err != nil {
-				logf("testapp: watchdog ping: %v", err)
+				a.con.logf("testapp: watchdog ping: %v", err)
 			}
 		}
 	}
@@ -354,7 +352,7 @@ func (a *app) watchdog(interval time.Duration) {
 
 func (a *app) hang() {
 	a.hangOnce.Do(func() {
-		logf("testapp: w=%s pid=%d hanging now (no more watchdog pings, handlers block)", a.worker, os.Getpid())
+		a.con.logf("testapp: w=%s pid=%d hanging now (no more watchdog pings, handlers block)", a.worker, os.Getpid())
 		close(a.hung)
 	})
 }
@@ -378,18 +376,18 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("/slow", blockIfHung(func(w http.ResponseWriter, r *http.Request) {
 		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
 		id := r.URL.Query().Get("id")
-		logf("testapp: w=%s pid=%d slow begin id=%s ms=%d", a.worker, os.Getpid(), id, ms)
+		a.con.logf("testapp: w=%s pid=%d slow begin id=%s ms=%d", a.worker, os.Getpid(), id, ms)
 		time.Sleep(time.Duration(ms) * time.Millisecond)
 		fmt.Fprintf(w, "slow done id=%s pid=%d\n", id, os.Getpid())
 	}))
 	mux.HandleFunc("/env", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, envReport{
+		a.writeJSON(w, envReport{
 			PID: os.Getpid(), PPID: os.Getppid(), PGID: syscall.Getpgrp(),
 			Env: a.startEnv,
 		})
 	})
 	mux.HandleFunc("/fds", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, fdsReport{PID: os.Getpid(), Startup: a.startupFDs, Now: listFDs()})
+		a.writeJSON(w, fdsReport{PID: os.Getpid(), Startup: a.startupFDs, Now: listFDs()})
 	})
 	mux.HandleFunc("/print", a.handlePrint)
 	mux.HandleFunc("/notify", func(w http.ResponseWriter, r *http.Request) {
@@ -408,7 +406,7 @@ func (a *app) routes() http.Handler {
 		}
 		go func() {
 			time.Sleep(50 * time.Millisecond)
-			logf("testapp: w=%s pid=%d exiting %d on request", a.worker, os.Getpid(), code)
+			a.con.logf("testapp: w=%s pid=%d exiting %d on request", a.worker, os.Getpid(), code)
 			os.Exit(code)
 		}()
 	})
@@ -416,13 +414,17 @@ func (a *app) routes() http.Handler {
 }
 
 // handlePrint writes n long lines and a traceback-like block to stderr (or
-// stdout) in a single write, so that the launcher's log forwarding is tested
-// with bursts far larger than PIPE_BUF.
+// stdout) as one burst: one write(2) of the whole burst, far larger than
+// PIPE_BUF, continued only where the kernel cut it short (console.write), so
+// that the launcher's log forwarding is tested with bursts that arrive in
+// pieces the size of the pipe.
 //
 // Line format (the tests parse it):
 //
 //	LINE w=<slot> pid=<pid> req=<req> seq=<i> <payload of len x's> END
 //	TB w=<slot> pid=<pid> req=<req> k=<i> ...
+//
+// The answer says how many write(2) calls were cut short ("short=N").
 func (a *app) handlePrint(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	n, _ := strconv.Atoi(q.Get("n"))
@@ -442,27 +444,24 @@ func (a *app) handlePrint(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(&b, "TB w=%s pid=%d req=%s k=%d   File \"/srv/app/views.py\", line %d, in handler_%d\n", a.worker, pid, req, i, 10*i, i)
 	}
 	fmt.Fprintf(&b, "TB w=%s pid=%d req=%s k=7 RuntimeError: boom\n", a.worker, pid, req)
-	out := os.Stderr
+	fd := stderrFD
 	if q.Get("stream") == "stdout" {
-		out = os.Stdout
+		fd = stdoutFD
 	}
-	// One write(2): the pipe is blocking, so the kernel takes it all in one call.
-	a.printMu.Lock()
-	_, err = syscall.Write(int(out.Fd()), []byte(b.String()))
-	a.printMu.Unlock()
+	short, err := a.con.write(fd, []byte(b.String()))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	fmt.Fprintf(w, "printed %d lines + 8 traceback lines pid=%d\n", n, pid)
+	fmt.Fprintf(w, "printed %d lines + 8 traceback lines pid=%d short=%d\n", n, pid, short)
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
+func (a *app) writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(v); err != nil {
-		logf("testapp: encode: %v", err)
+		a.con.logf("testapp: encode: %v", err)
 	}
 }
 
@@ -559,7 +558,7 @@ func describeSocket(fd int, info *fdInfo) {
 	}
 }
 
-func spawnGrandchild() error {
+func (a *app) spawnGrandchild() error {
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find own executable: %w", err)
@@ -570,16 +569,16 @@ func spawnGrandchild() error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	logf("testapp: pid=%d spawned grandchild pid=%d", os.Getpid(), cmd.Process.Pid)
+	a.con.logf("testapp: pid=%d spawned grandchild pid=%d", os.Getpid(), cmd.Process.Pid)
 	go func() { _ = cmd.Wait() }()
 	return nil
 }
 
 // grandchild ignores the polite signals and waits forever: only a SIGKILL of
 // its process group gets rid of it.
-func grandchild() int {
+func grandchild(con *console) int {
 	signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	logf("testapp: grandchild pid=%d waiting forever", os.Getpid())
+	con.logf("testapp: grandchild pid=%d waiting forever", os.Getpid())
 	select {}
 }
 
@@ -598,9 +597,4 @@ func envOr(k, def string) string {
 		return v
 	}
 	return def
-}
-
-func logf(format string, a ...any) {
-	// One write per line so that lines are never torn by the runtime.
-	_, _ = os.Stderr.WriteString(fmt.Sprintf(format, a...) + "\n")
 }
