@@ -22,8 +22,9 @@
 // It refuses to start (exit 10, one loud line) when LISTEN_PID or WATCHDOG_PID
 // names another process: that proves the launcher's exec shim did its job.
 //
-// Endpoints: /pid, /slow?ms=N&id=X, /env, /fds, /print?n=N&len=L&stream=stderr,
-// /notify?state=S, /hang, /exit?code=N.
+// Endpoints: /pid, /slow?ms=N&id=X (with until=stop: sleep only once the stop
+// signal came), /env, /fds, /print?n=N&len=L&stream=stderr, /notify?state=S,
+// /hang, /exit?code=N.
 //
 // On SIGTERM or SIGINT it logs the signal, stops accepting, drains in-flight
 // requests (http.Server.Shutdown) and exits 0.
@@ -49,41 +50,8 @@ import (
 
 	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/coreos/go-systemd/v22/daemon"
-	"golang.org/x/sys/unix"
+	"github.com/sdlaunch/sdlaunch/integration/testapp/report"
 )
-
-// fdInfo describes one open file descriptor.
-type fdInfo struct {
-	FD       int    `json:"fd"`
-	Target   string `json:"target"`
-	SockName string `json:"sockname,omitempty"`
-	SockType string `json:"socktype,omitempty"`
-	Listen   bool   `json:"listening,omitempty"`
-	// CloExec is the FD_CLOEXEC flag. At startup, descriptors without it are
-	// exactly those inherited across execve; the Go runtime's own (for example
-	// the cgroup files it reads for GOMAXPROCS) have it set.
-	CloExec bool `json:"cloexec"`
-}
-
-// fdsReport is the answer of /fds.
-type fdsReport struct {
-	PID int `json:"pid"`
-	// Startup is the descriptor table taken first thing in main, before this
-	// program opened anything; the entries with cloexec=false are the inherited
-	// ones.
-	Startup []fdInfo `json:"startup"`
-	// Now is the current table (it includes the runtime's epoll/eventfd, the
-	// request's connection and the directory being listed).
-	Now []fdInfo `json:"now"`
-}
-
-// envReport is the answer of /env.
-type envReport struct {
-	PID  int               `json:"pid"`
-	PPID int               `json:"ppid"`
-	PGID int               `json:"pgid"`
-	Env  map[string]string `json:"env"`
-}
 
 type config struct {
 	modes      map[string]string
@@ -99,12 +67,13 @@ func (c *config) has(mode string) bool {
 type app struct {
 	cfg        config
 	con        *console
-	startupFDs []fdInfo
+	startupFDs []report.FD
 	startEnv   map[string]string
 	worker     string
 
 	hangOnce sync.Once
 	hung     chan struct{} // closed when the app "hangs"
+	stopping chan struct{} // closed when the stop signal arrived
 }
 
 func main() {
@@ -114,7 +83,7 @@ func main() {
 	os.Exit(run(startupFDs, startEnv))
 }
 
-func run(startupFDs []fdInfo, startEnv map[string]string) int {
+func run(startupFDs []report.FD, startEnv map[string]string) int {
 	con := &console{}
 	cfg, err := parseConfig(os.Args[1:])
 	if err != nil {
@@ -131,6 +100,7 @@ func run(startupFDs []fdInfo, startEnv map[string]string) int {
 		startEnv:   startEnv,
 		worker:     os.Getenv("SDLAUNCH_WORKER"),
 		hung:       make(chan struct{}),
+		stopping:   make(chan struct{}),
 	}
 	return a.main()
 }
@@ -273,6 +243,7 @@ func (a *app) main() int {
 		return 11
 	case sig := <-sigs:
 		a.con.logf("testapp: w=%s pid=%d got signal %s, draining", a.worker, pid, sigName(sig))
+		close(a.stopping)
 	}
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
 	if err := drain(srv, live, serveErr, &open, 2*time.Minute); err != nil {
@@ -377,17 +348,20 @@ func (a *app) routes() http.Handler {
 		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
 		id := r.URL.Query().Get("id")
 		a.con.logf("testapp: w=%s pid=%d slow begin id=%s ms=%d", a.worker, os.Getpid(), id, ms)
+		if r.URL.Query().Get("until") == "stop" {
+			<-a.stopping // in flight when the stop signal comes, by construction
+		}
 		time.Sleep(time.Duration(ms) * time.Millisecond)
 		fmt.Fprintf(w, "slow done id=%s pid=%d\n", id, os.Getpid())
 	}))
 	mux.HandleFunc("/env", func(w http.ResponseWriter, _ *http.Request) {
-		a.writeJSON(w, envReport{
+		a.writeJSON(w, report.Env{
 			PID: os.Getpid(), PPID: os.Getppid(), PGID: syscall.Getpgrp(),
 			Env: a.startEnv,
 		})
 	})
 	mux.HandleFunc("/fds", func(w http.ResponseWriter, _ *http.Request) {
-		a.writeJSON(w, fdsReport{PID: os.Getpid(), Startup: a.startupFDs, Now: listFDs()})
+		a.writeJSON(w, report.FDs{PID: os.Getpid(), Startup: a.startupFDs, Now: listFDs()})
 	})
 	mux.HandleFunc("/print", a.handlePrint)
 	mux.HandleFunc("/notify", func(w http.ResponseWriter, r *http.Request) {
@@ -480,82 +454,6 @@ func interestingEnv() map[string]string {
 		}
 	}
 	return env
-}
-
-// listFDs lists /proc/self/fd with raw system calls only, so that calling it
-// first thing in main sees exactly the inherited descriptors (os.ReadDir
-// would start the runtime's poller and add its epoll and eventfd descriptors).
-func listFDs() []fdInfo {
-	dirfd, err := syscall.Open("/proc/self/fd", syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return []fdInfo{{FD: -1, Target: "error: " + err.Error()}}
-	}
-	defer syscall.Close(dirfd)
-	var names []string
-	buf := make([]byte, 8192)
-	for {
-		n, err := syscall.ReadDirent(dirfd, buf)
-		if err != nil {
-			return []fdInfo{{FD: -1, Target: "error: " + err.Error()}}
-		}
-		if n <= 0 {
-			break
-		}
-		_, _, names = syscall.ParseDirent(buf[:n], -1, names)
-	}
-	var out []fdInfo
-	for _, name := range names {
-		fd, err := strconv.Atoi(name)
-		if err != nil || fd == dirfd {
-			continue
-		}
-		info := fdInfo{FD: fd}
-		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil {
-			info.CloExec = flags&unix.FD_CLOEXEC != 0
-		}
-		lb := make([]byte, 256)
-		if n, err := syscall.Readlink("/proc/self/fd/"+name, lb); err == nil {
-			info.Target = string(lb[:n])
-		} else {
-			info.Target = "error: " + err.Error()
-		}
-		if strings.HasPrefix(info.Target, "socket:") {
-			describeSocket(fd, &info)
-		}
-		out = append(out, info)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].FD < out[j].FD })
-	return out
-}
-
-func describeSocket(fd int, info *fdInfo) {
-	if sa, err := syscall.Getsockname(fd); err == nil {
-		switch sa := sa.(type) {
-		case *syscall.SockaddrInet4:
-			info.SockName = net.JoinHostPort(net.IP(sa.Addr[:]).String(), strconv.Itoa(sa.Port))
-		case *syscall.SockaddrInet6:
-			info.SockName = net.JoinHostPort(net.IP(sa.Addr[:]).String(), strconv.Itoa(sa.Port))
-		case *syscall.SockaddrUnix:
-			info.SockName = "unix:" + sa.Name
-		default:
-			info.SockName = fmt.Sprintf("%T", sa)
-		}
-	}
-	if t, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_TYPE); err == nil {
-		switch t {
-		case syscall.SOCK_STREAM:
-			info.SockType = "stream"
-		case syscall.SOCK_DGRAM:
-			info.SockType = "dgram"
-		case syscall.SOCK_SEQPACKET:
-			info.SockType = "seqpacket"
-		default:
-			info.SockType = strconv.Itoa(t)
-		}
-	}
-	if l, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ACCEPTCONN); err == nil {
-		info.Listen = l == 1
-	}
 }
 
 func (a *app) spawnGrandchild() error {
