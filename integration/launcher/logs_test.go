@@ -15,11 +15,7 @@ import (
 // (each burst one write far larger than PIPE_BUF) from 4 workers at once are
 // neither lost nor interleaved mid-line.
 func TestWorkerLogLinesWholeAndPrefixed(t *testing.T) {
-	port := freePort(t)
-	l := start(t, spec{Args: []string{"-w", "4", "--ready-after", "200ms", "-l", listenArg(port)}})
-	c := client(30 * time.Second)
-	waitServing(t, c, base(port)+"/pid", 20*time.Second)
-	distinctPids(t, c, base(port)+"/pid", 4, 20*time.Second)
+	l, _ := startServing(t, spec{Args: []string{"-w", "4", "--ready-after", "200ms"}, ClientTimeout: 30 * time.Second}, 4)
 
 	const (
 		requests   = 32
@@ -45,8 +41,7 @@ func TestWorkerLogLinesWholeAndPrefixed(t *testing.T) {
 				stream = "stdout"
 			}
 			<-startGate
-			url := fmt.Sprintf("%s/print?n=%d&len=%d&req=r%d&stream=%s", base(port), lines, length, i, stream)
-			code, body, err := get(c, url)
+			code, body, err := l.get(fmt.Sprintf("/print?n=%d&len=%d&req=r%d&stream=%s", lines, length, i, stream))
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil || code != 200 {
@@ -71,8 +66,8 @@ func TestWorkerLogLinesWholeAndPrefixed(t *testing.T) {
 	want := requests * (lines + tbLines)
 	count := func() int {
 		n := 0
-		for _, j := range []*journal[string]{l.stderr, l.stdout} {
-			for _, ln := range j.snapshot() {
+		for _, f := range []*feed[string]{l.stderr, l.stdout} {
+			for _, ln := range f.snapshot() {
 				if strings.Contains(ln, " req=r") {
 					n++
 				}
@@ -94,8 +89,8 @@ func TestWorkerLogLinesWholeAndPrefixed(t *testing.T) {
 	seen := map[key]int{}
 	lastSeq := map[string]int{} // per req+kind: lines of one burst stay in order
 	bad := 0
-	for _, j := range []*journal[string]{l.stderr, l.stdout} {
-		for _, ln := range j.snapshot() {
+	for _, f := range []*feed[string]{l.stderr, l.stdout} {
+		for _, ln := range f.snapshot() {
 			if !strings.Contains(ln, " req=r") {
 				continue
 			}

@@ -17,20 +17,18 @@ func TestWorkerWatchdogReplacesStuckWorker(t *testing.T) {
 	const interval = time.Second
 	for _, how := range []string{"SIGSTOP", "deadlock"} {
 		t.Run(how, func(t *testing.T) {
-			port := freePort(t)
 			l := start(t, spec{Args: []string{"-w", "2", "--ready-after", "200ms",
-				"--worker-watchdog", interval.String(), "-l", listenArg(port)}})
-			c := client(10 * time.Second)
-			waitServing(t, c, base(port)+"/pid", 20*time.Second)
-			pids := distinctPids(t, c, base(port)+"/pid", 2, 15*time.Second)
-			for pid, r := range collectEnv(t, c, base(port), pids, 10*time.Second) {
+				"--worker-watchdog", interval.String()}})
+			l.waitServing("/pid", 20*time.Second)
+			pids := l.distinctPids("/pid", 2, 15*time.Second)
+			for pid, r := range l.collectEnv(pids, 10*time.Second) {
 				if r.Env["WATCHDOG_USEC"] != "1000000" || r.Env["WATCHDOG_PID"] != strconv.Itoa(pid) {
 					t.Errorf("worker %d: WATCHDOG_USEC=%q WATCHDOG_PID=%q, want 1000000 and its pid", pid, r.Env["WATCHDOG_USEC"], r.Env["WATCHDOG_PID"])
 				}
 			}
 			// A healthy, pinging worker is left alone for several intervals.
 			workers := l.waitWorkers(2, 10*time.Second)
-			from := len(l.stderr.snapshot())
+			from := l.stderr.len()
 			var victim int
 			switch how {
 			case "SIGSTOP":
@@ -39,7 +37,7 @@ func TestWorkerWatchdogReplacesStuckWorker(t *testing.T) {
 					t.Fatal(err)
 				}
 			case "deadlock":
-				body := mustGet(t, c, base(port)+"/hang")
+				body := l.mustGet("/hang")
 				fmt.Sscanf(body, "hung %d", &victim)
 			}
 			stuck := time.Now()
@@ -71,7 +69,7 @@ func TestWorkerWatchdogReplacesStuckWorker(t *testing.T) {
 			}
 			// Serving goes on; the healthy worker never stopped answering.
 			for range 10 {
-				mustGet(t, c, base(port)+"/pid")
+				l.mustGet("/pid")
 			}
 		})
 	}
@@ -82,13 +80,12 @@ func TestWorkerWatchdogReplacesStuckWorker(t *testing.T) {
 // --min-ready workers are healthy: it sends WATCHDOG=trigger and stops
 // pinging when the quorum is lost, and resumes when it is back.
 func TestLauncherWatchdogFollowsQuorum(t *testing.T) {
-	port := freePort(t)
 	const readyAfter = 3 * time.Second
 	l := start(t, spec{
 		// WATCHDOG_PID must be the launcher's pid: set it the way systemd
 		// does, from the process that then execs the launcher.
 		Wrap:   []string{"/bin/sh", "-c", `WATCHDOG_PID=$$; export WATCHDOG_PID; exec "$@"`, "sh"},
-		Args:   []string{"-w", "2", "--min-ready", "1", "--ready-after", readyAfter.String(), "-l", listenArg(port)},
+		Args:   []string{"-w", "2", "--min-ready", "1", "--ready-after", readyAfter.String()},
 		Env:    []string{"WATCHDOG_USEC=1000000"},
 		Notify: true,
 	})
@@ -104,7 +101,7 @@ func TestLauncherWatchdogFollowsQuorum(t *testing.T) {
 	if err := syscall.Kill(workers[0], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	mark := len(n.msgs.snapshot())
+	mark := n.msgs.len()
 	p, _ := n.waitField(t, mark, "WATCHDOG=1", 1500*time.Millisecond)
 	n.waitField(t, p+1, "WATCHDOG=1", 1500*time.Millisecond)
 
@@ -113,14 +110,14 @@ func TestLauncherWatchdogFollowsQuorum(t *testing.T) {
 		_ = syscall.Kill(w, syscall.SIGKILL)
 	}
 	lost := time.Now()
-	mark = len(n.msgs.snapshot())
+	mark = n.msgs.len()
 	ti, _ := n.waitField(t, mark, "WATCHDOG=trigger", 1500*time.Millisecond)
 	// From shortly after the loss until the replacements are ready (about
 	// readyAfter later), no WATCHDOG=1 may be sent.
 	quiet := lost.Add(700 * time.Millisecond)
 	quietEnd := lost.Add(readyAfter - 500*time.Millisecond)
 	if d := time.Until(quietEnd); d > 0 {
-		n.msgs.waitFor(len(n.msgs.snapshot()), d, func(notifyMsg) bool { return false })
+		n.msgs.waitFor(n.msgs.len(), d, func(notifyMsg) bool { return false })
 	}
 	for _, m := range n.msgs.snapshot()[mark:] {
 		if m.has("WATCHDOG=1") && m.At.After(quiet) && m.At.Before(quietEnd) {
