@@ -70,14 +70,16 @@ func expectGeneration(t *testing.T, l *launcher, n int, gen, version string) []i
 }
 
 // startScripted starts a launcher (options args) whose command is a
-// versioned app script at version "1", with a test NOTIFY_SOCKET, and waits
-// for READY=1 and both workers of generation 1. It returns the script to
-// redeploy, the index of READY=1 and the first workers' pids.
+// versioned app script at version "1", with a test NOTIFY_SOCKET and the
+// testapp in notify mode (a good version sends READY=1 itself; a broken one
+// never does, however slow the machine), and waits for READY=1 and both
+// workers of generation 1. It returns the script to redeploy, the index of
+// READY=1 and the first workers' pids.
 func startScripted(t *testing.T, args ...string) (l *launcher, script string, ready int, pids []int) {
 	t.Helper()
 	script = filepath.Join(t.TempDir(), "app.sh")
 	appScript(t, script, "1")
-	l = start(t, spec{Args: args, Command: []string{script}, Notify: true})
+	l = start(t, spec{Args: args, Command: []string{script}, Notify: true, Env: []string{"TESTAPP_MODE=notify"}})
 	ready, _ = l.notify.waitField(t, 0, "READY=1", 30*time.Second)
 	pids = expectGeneration(t, l, 2, "1", "1")
 	return l, script, ready, pids

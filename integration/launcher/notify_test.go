@@ -169,19 +169,34 @@ func TestUnreachableNotifySocketIsLogged(t *testing.T) {
 
 // A worker's ERRNO= (its own last word over sd_notify) is carried into the
 // launcher's report of its exit.
+//
+// The worker exits only once the launcher has certainly handled its
+// datagram: the launcher answers a worker's STATUS= during boot with an
+// EXTEND_TIMEOUT_USEC= to its own NOTIFY_SOCKET, and only then does the test
+// send the worker the SIGTERM on which it exits 3. (A worker that sends
+// ERRNO= and exits at once races its datagram against its exit: the
+// launcher may handle the exit first and drop the datagram unread.)
 func TestWorkerErrnoIsReported(t *testing.T) {
 	requireTool(t, "/usr/bin/python3", "python3")
-	script := `import os, socket, time
+	script := `import os, signal, socket, sys
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(3))
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.sendto(b"ERRNO=111\nSTATUS=database refused", os.environ["NOTIFY_SOCKET"])
-time.sleep(0.2)
-raise SystemExit(3)`
+while True:
+    signal.pause()`
 	l := start(t, spec{
-		Args:    []string{"-w", "1", "--ready", "notify", "--boot-retries", "1"},
+		Args:    []string{"-w", "1", "--ready", "notify", "--start-timeout", "10m", "--boot-retries", "1"},
 		Command: []string{"/usr/bin/python3", "-c", script},
+		Notify:  true,
 	})
-	if code := l.waitExit(20 * time.Second); code != 69 {
+	l.notify.waitField(t, 0, "EXTEND_TIMEOUT_USEC=", 30*time.Second)
+	w := l.waitWorkers(1, 10*time.Second)[0]
+	if err := syscall.Kill(w, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := l.waitExit(30 * time.Second); code != 69 {
 		t.Fatalf("exit status %d, want 69", code)
 	}
+	l.waitOutput(30 * time.Second)
 	l.waitStderr(0, `^sdlaunch: workers could not boot: worker 0 exited with status 3 \(ERRNO=111\)`, time.Second)
 }

@@ -20,11 +20,11 @@ import (
 // failed requests; RELOADING=1 carries MONOTONIC_USEC= in the same
 // datagram and READY=1 follows.
 func TestReloadUnderLoadZeroFailures(t *testing.T) {
-	l, script, ri, old := startScripted(t, "-w", "2", "--ready-after", "300ms", "--graceful-timeout", "10s")
+	l, script, ri, old := startScripted(t, "-w", "2", "--ready", "notify", "--graceful-timeout", "10s")
 	n := l.notify
 
 	ld := startLoad(l.client, l.url("/pid"), 4)
-	waitUntil(t, 5*time.Second, "load runs", func() bool { return ld.ok.Load() > 20 })
+	waitUntil(t, 30*time.Second, "load runs", func() bool { return ld.ok.Load() > 20 })
 
 	// Reload by SIGHUP.
 	appScript(t, script, "2")
@@ -47,10 +47,7 @@ func TestReloadUnderLoadZeroFailures(t *testing.T) {
 		t.Errorf("reload-wait: exit status %d, want 0: %s", code, out)
 	}
 	expectGeneration(t, l, 2, "3", "3")
-	if i, _ := n.msgs.waitFor(ri+1, 5*time.Second, func(m notifyMsg) bool {
-		s, ok := m.get("STATUS")
-		return ok && strings.Contains(s, "generation 3")
-	}); i < 0 {
+	if n.waitStatus(ri+1, regexp.MustCompile(`generation 3`), 10*time.Second) < 0 {
 		t.Errorf(`no STATUS= with "generation 3" after the second reload`)
 	}
 	ld.finish(t, 100)
@@ -64,10 +61,10 @@ func TestReloadUnderLoadZeroFailures(t *testing.T) {
 // non-zero, READY=1 comes back with a STATUS= saying the reload failed, and
 // the service stays up; a fixed deploy then reloads fine.
 func TestReloadToBrokenCommandRollsBack(t *testing.T) {
-	l, script, ri, old := startScripted(t, "-w", "2", "--ready-after", "300ms", "--boot-retries", "2", "--graceful-timeout", "10s")
+	l, script, ri, old := startScripted(t, "-w", "2", "--ready", "notify", "--boot-retries", "2", "--graceful-timeout", "10s")
 	n := l.notify
 	ld := startLoad(l.client, l.url("/pid"), 4)
-	waitUntil(t, 5*time.Second, "load runs", func() bool { return ld.ok.Load() > 20 })
+	waitUntil(t, 30*time.Second, "load runs", func() bool { return ld.ok.Load() > 20 })
 
 	appScript(t, script, "broken")
 	logFrom := l.stderr.len()
@@ -79,20 +76,17 @@ func TestReloadToBrokenCommandRollsBack(t *testing.T) {
 	if !l.running() {
 		t.Fatalf("launcher exited (status %d) instead of rolling back", l.state.ExitCode())
 	}
-	rl, _ := n.waitField(t, ri+1, "RELOADING=1", 5*time.Second)
+	rl, _ := n.waitField(t, ri+1, "RELOADING=1", 10*time.Second)
 	_, ready := n.waitField(t, rl+1, "READY=1", 10*time.Second)
 	failRe := regexp.MustCompile(`(?i)fail|roll`)
 	status, _ := ready.get("STATUS")
 	if !failRe.MatchString(status) {
 		// The STATUS may come in its own datagram right after.
-		if i, _ := n.msgs.waitFor(rl+1, 3*time.Second, func(m notifyMsg) bool {
-			s, ok := m.get("STATUS")
-			return ok && failRe.MatchString(s)
-		}); i < 0 {
+		if n.waitStatus(rl+1, failRe, 10*time.Second) < 0 {
 			t.Errorf("no STATUS= saying the reload failed; READY=1 came with %q", status)
 		}
 	}
-	if i, _ := l.stderr.waitFor(logFrom, 3*time.Second, regexp.MustCompile(`^sdlaunch: .*(?i:reload|roll)`).MatchString); i < 0 {
+	if i, _ := l.stderr.waitFor(logFrom, 10*time.Second, regexp.MustCompile(`^sdlaunch: .*(?i:reload|roll)`).MatchString); i < 0 {
 		t.Errorf("no `sdlaunch: ` line about the failed reload")
 	}
 	// The old generation still serves: the very same processes.
@@ -106,7 +100,7 @@ func TestReloadToBrokenCommandRollsBack(t *testing.T) {
 	if code, out := reloadWait(t, l.pid); code != 0 {
 		t.Errorf("reload-wait after the fix: exit status %d, want 0: %s", code, out)
 	}
-	waitUntil(t, 20*time.Second, "the fixed version serves", func() bool {
+	waitUntil(t, 30*time.Second, "the fixed version serves", func() bool {
 		var r report.Env
 		return l.getJSON("/env", &r) == nil && r.Env["TESTAPP_VERSION"] == "2"
 	})
@@ -150,18 +144,15 @@ func TestScaleWithTTINAndTTOU(t *testing.T) {
 
 	statusSays := func(from int, s string) {
 		t.Helper()
-		if i, _ := n.msgs.waitFor(from, 10*time.Second, func(m notifyMsg) bool {
-			v, ok := m.get("STATUS")
-			return ok && strings.Contains(v, s)
-		}); i < 0 {
+		if n.waitStatus(from, regexp.MustCompile(regexp.QuoteMeta(s)), 30*time.Second) < 0 {
 			t.Errorf("no STATUS= with %q", s)
 		}
 	}
 	mark := n.msgs.len()
 	l.signal(syscall.SIGTTIN)
-	l.waitWorkers(3, 10*time.Second)
+	l.waitWorkers(3, 15*time.Second)
 	l.signal(syscall.SIGTTIN)
-	four := l.waitWorkers(4, 10*time.Second)
+	four := l.waitWorkers(4, 15*time.Second)
 	statusSays(mark, "4/4")
 	got := l.distinctPids("/pid", 4, 20*time.Second)
 	for _, p := range four {
@@ -188,7 +179,7 @@ func TestMaxLifetimeRecyclesWorkers(t *testing.T) {
 	l.waitServing("/pid", 20*time.Second)
 	first := l.waitWorkers(2, 10*time.Second)
 	ld := startLoad(l.client, l.url("/pid"), 2)
-	waitUntil(t, 15*time.Second, "both first workers are recycled", func() bool {
+	waitUntil(t, time.Minute, "both first workers are recycled", func() bool {
 		return !alive(first[0]) && !alive(first[1]) && len(l.workerPids()) >= 2
 	})
 	ld.finish(t, 20)
@@ -221,7 +212,7 @@ func TestNoLeaksAcross50Reloads(t *testing.T) {
 	}
 	l.waitWorkers(2, 15*time.Second)
 	var after map[int]string
-	ok := pollUntil(5*time.Second, func() bool {
+	ok := pollUntil(30*time.Second, func() bool {
 		after, err = openFDs(l.pid)
 		return err == nil && len(after) <= len(before)
 	})
@@ -234,7 +225,7 @@ func TestNoLeaksAcross50Reloads(t *testing.T) {
 		}
 		t.Errorf("launcher fds grew from %d to %d across 50 reloads; new: %v", len(before), len(after), extra)
 	}
-	if !pollUntil(5*time.Second, func() bool { return zombieChildren(l.pid) == 0 }) {
+	if !pollUntil(30*time.Second, func() bool { return zombieChildren(l.pid) == 0 }) {
 		t.Errorf("launcher has %d zombie children after 50 reloads", zombieChildren(l.pid))
 	}
 	var r report.Env
@@ -256,21 +247,39 @@ func TestNoLeaksAcross50Reloads(t *testing.T) {
 // A worker added (SIGTTIN) while a reload rolls belongs to the new
 // generation once the reload is done: after the verdict every worker runs
 // the new code.
+//
+// The roll is in progress when SIGTTIN comes by construction: the workers
+// are ready only when the test makes them send READY=1 (--ready notify,
+// GET /notify?state=READY=1 on whichever worker answers).
 func TestScaleUpDuringReloadEndsInNewGeneration(t *testing.T) {
 	script := filepath.Join(t.TempDir(), "app.sh")
 	appScript(t, script, "1")
 	l := start(t, spec{
-		Args:    []string{"-w", "2", "--ready-after", "1s", "--graceful-timeout", "5s"},
+		Args:    []string{"-w", "2", "--ready", "notify", "--start-timeout", "10m", "--graceful-timeout", "5s"},
 		Command: []string{script},
 		Notify:  true,
 	})
 	n := l.notify
-	ri, _ := n.waitField(t, 0, "READY=1", 20*time.Second)
+	readyAfter := func(from int) int {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			if i, _ := n.msgs.waitFor(from, 100*time.Millisecond, func(m notifyMsg) bool { return m.has("READY=1") }); i >= 0 {
+				return i
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no READY=1 after datagram %d:\n%s", from, n.dump())
+			}
+			_, _, _ = l.get("/notify?state=READY=1")
+		}
+	}
+	ri := readyAfter(0)
 	appScript(t, script, "2")
 	l.signal(syscall.SIGHUP)
 	rl, _ := n.waitField(t, ri+1, "RELOADING=1", 10*time.Second)
-	l.signal(syscall.SIGTTIN) // while the new generation boots (--ready-after 1s)
-	n.waitField(t, rl+1, "READY=1", 20*time.Second)
+	l.signal(syscall.SIGTTIN)        // the new generation cannot be ready yet
+	l.waitWorkers(5, 30*time.Second) // 2 old, 2 successors, the new slot
+	readyAfter(rl + 1)
 	// Wait out the stop of the old workers, then every worker must be new.
 	expectGeneration(t, l, 3, "2", "2")
 }
@@ -281,7 +290,7 @@ func TestScaleUpDuringReloadEndsInNewGeneration(t *testing.T) {
 // backoff, but exiting 69 would make systemd give up on a service that is
 // serving).
 func TestCrashAfterRollbackKeepsServiceUp(t *testing.T) {
-	l, script, _, old := startScripted(t, "-w", "2", "--ready-after", "300ms", "--boot-retries", "2", "--backoff-max", "400ms", "--graceful-timeout", "5s")
+	l, script, _, old := startScripted(t, "-w", "2", "--ready", "notify", "--boot-retries", "2", "--backoff-max", "400ms", "--graceful-timeout", "5s")
 	appScript(t, script, "broken")
 	if code, out := reloadWait(t, l.pid); code == 0 {
 		t.Fatalf("reload-wait exit status 0 for a broken deploy: %s", out)
@@ -303,7 +312,7 @@ func TestCrashAfterRollbackKeepsServiceUp(t *testing.T) {
 		}
 		return n
 	}
-	pollUntil(15*time.Second, func() bool { return !l.running() || failedBoots() >= 3 })
+	waitUntil(t, time.Minute, "3 failed boots of the replacement, or the launcher's exit", func() bool { return !l.running() || failedBoots() >= 3 })
 	if !l.running() {
 		t.Fatalf("launcher exited with status %d after %d failed boots: one crash after a rolled-back reload took the whole service down", l.state.ExitCode(), failedBoots())
 	}
@@ -318,16 +327,17 @@ func TestCrashAfterRollbackKeepsServiceUp(t *testing.T) {
 // serves at all and none can boot, the launcher still gives up with 69
 // instead of respawning forever.
 func TestNoWorkerServingAndNoneBootsExits69(t *testing.T) {
-	l, script, _, old := startScripted(t, "-w", "2", "--ready-after", "300ms", "--boot-retries", "2", "--backoff-max", "400ms", "--graceful-timeout", "5s")
+	l, script, _, old := startScripted(t, "-w", "2", "--ready", "notify", "--boot-retries", "2", "--backoff-max", "400ms", "--graceful-timeout", "5s")
 	appScript(t, script, "broken")
 	for _, p := range old {
 		if err := syscall.Kill(p, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if code := l.waitExit(20 * time.Second); code != 69 {
+	if code := l.waitExit(time.Minute); code != 69 {
 		t.Fatalf("launcher exit status %d with no worker serving and none booting, want 69", code)
 	}
+	l.waitOutput(30 * time.Second)
 	l.waitStderr(0, `workers could not boot: .*broken deploy`, time.Second)
 }
 
@@ -360,10 +370,12 @@ func TestReloadFollowsFlippedCurrentSymlink(t *testing.T) {
 	}
 	flip(release("r1", "1"))
 	l := start(t, spec{
-		Args:    []string{"-w", "2", "--ready-after", "300ms", "--graceful-timeout", "5s", "--chdir", current},
+		// --ready notify: a broken release never becomes ready, however slow the machine.
+		Args:    []string{"-w", "2", "--ready", "notify", "--graceful-timeout", "5s", "--chdir", current},
 		Command: []string{"./app.sh"},
 		Dir:     current, // the launcher itself starts in release 1
 		Notify:  true,
+		Env:     []string{"TESTAPP_MODE=notify"},
 	})
 	l.notify.waitField(t, 0, "READY=1", 20*time.Second)
 	expectGeneration(t, l, 2, "1", "1")

@@ -9,7 +9,6 @@
 //	TESTAPP_MODE         comma-separated list of:
 //	                       serve (default)   serve HTTP on every LISTEN_FDS socket
 //	                       exit-at-boot      print an error line and exit 3 at once
-//	                       crash-after=DUR   serve, then exit 4 after DUR
 //	                       notify            send READY=1 (after TESTAPP_READY_DELAY)
 //	                       hang              stop pinging the watchdog and block the
 //	                                         handlers after TESTAPP_HANG_AFTER
@@ -122,10 +121,6 @@ func parseConfig(args []string) (config, error) {
 		name, val, _ := strings.Cut(m, "=")
 		switch name {
 		case "serve", "exit-at-boot", "notify", "hang", "ignore-term", "grandchild":
-		case "crash-after":
-			if _, err := time.ParseDuration(val); err != nil {
-				return config{}, fmt.Errorf("mode %q: %w", m, err)
-			}
 		default:
 			return config{}, fmt.Errorf("unknown mode %q", name)
 		}
@@ -228,16 +223,7 @@ func (a *app) main() int {
 			a.hang()
 		}()
 	}
-	var crash <-chan time.Time
-	if v, ok := a.cfg.modes["crash-after"]; ok {
-		d, _ := time.ParseDuration(v) // validated in parseConfig
-		crash = time.After(d)
-	}
-
 	select {
-	case <-crash:
-		a.con.logf("testapp: w=%s pid=%d crashing on purpose (exit 4)", a.worker, pid)
-		return 4
 	case err := <-serveErr:
 		a.con.logf("testapp: FATAL: serve: %v", err)
 		return 11
