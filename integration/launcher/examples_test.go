@@ -84,21 +84,20 @@ func TestExampleApps(t *testing.T) {
 				requirePythonModule(t, "flask", "python3-flask")
 			}
 			port := freePort(t)
-			listen := listenArg(port)
+			var listen []string // the default, 127.0.0.1:port
 			if tc.listen != "" {
-				listen = fmt.Sprintf(tc.listen, port)
+				listen = []string{fmt.Sprintf(tc.listen, port)}
 			}
-			args := append([]string{"-w", "2", "--ready-after", "300ms", "--graceful-timeout", "10s", "-l", listen}, tc.args...)
-			l := start(t, spec{Args: args, Command: tc.command, Dir: filepath.Join(examples, tc.dir),
+			args := append([]string{"-w", "2", "--ready-after", "300ms", "--graceful-timeout", "10s"}, tc.args...)
+			l := start(t, spec{Args: args, Command: tc.command, Dir: filepath.Join(examples, tc.dir), Port: port, Listen: listen,
 				Env: []string{"PYTHONDONTWRITEBYTECODE=1"}}) // keep __pycache__ out of the tree
-			c := client(10 * time.Second)
-			waitServing(t, c, base(port)+"/", 30*time.Second)
-			pids := distinctPids(t, c, base(port)+"/", 2, 20*time.Second)
-			body := mustGet(t, c, base(port)+"/")
+			l.waitServing("/", 30*time.Second)
+			pids := l.distinctPids("/", 2, 20*time.Second)
+			body := l.mustGet("/")
 			if !strings.Contains(body, tc.want) {
 				t.Errorf("GET / = %q, want it to contain %q", body, tc.want)
 			}
-			if body := mustGet(t, c, base(port)+"/slow?ms=50"); !strings.Contains(body, "slept 50 ms") {
+			if body := l.mustGet("/slow?ms=50"); !strings.Contains(body, "slept 50 ms") {
 				t.Errorf("GET /slow?ms=50 = %q", body)
 			}
 			t.Logf("pids %v answered", keys(pids))
@@ -107,16 +106,7 @@ func TestExampleApps(t *testing.T) {
 			if code := l.waitExit(20 * time.Second); code != 0 {
 				t.Errorf("exit status %d after SIGTERM, want 0", code)
 			}
-			assertGone(t, l, port)
+			l.assertGone()
 		})
-	}
-}
-
-// requirePythonModule fails the test when Debian's python3 lacks module.
-func requirePythonModule(t *testing.T, module, debPackage string) {
-	t.Helper()
-	code, _, stderr := runCmd(t, 20*time.Second, "/usr/bin/python3", "-c", "import "+module)
-	if code != 0 {
-		t.Fatalf("this test needs the Python module %s (Debian package %s): %s", module, debPackage, stderr)
 	}
 }

@@ -15,11 +15,7 @@ import (
 // (each burst one write far larger than PIPE_BUF) from 4 workers at once are
 // neither lost nor interleaved mid-line.
 func TestWorkerLogLinesWholeAndPrefixed(t *testing.T) {
-	port := freePort(t)
-	l := start(t, spec{Args: []string{"-w", "4", "--ready-after", "200ms", "-l", listenArg(port)}})
-	c := client(30 * time.Second)
-	waitServing(t, c, base(port)+"/pid", 20*time.Second)
-	distinctPids(t, c, base(port)+"/pid", 4, 20*time.Second)
+	l, _ := startServing(t, spec{Args: []string{"-w", "4", "--ready-after", "200ms"}, ClientTimeout: 30 * time.Second}, 4)
 
 	const (
 		requests   = 32
@@ -32,6 +28,7 @@ func TestWorkerLogLinesWholeAndPrefixed(t *testing.T) {
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		printers = map[int]bool{}
+		shorts   int // write(2) calls the kernel cut short, continued by the app
 		failures []string
 	)
 	startGate := make(chan struct{})
@@ -44,8 +41,7 @@ func TestWorkerLogLinesWholeAndPrefixed(t *testing.T) {
 				stream = "stdout"
 			}
 			<-startGate
-			url := fmt.Sprintf("%s/print?n=%d&len=%d&req=r%d&stream=%s", base(port), lines, length, i, stream)
-			code, body, err := get(c, url)
+			code, body, err := l.get(fmt.Sprintf("/print?n=%d&len=%d&req=r%d&stream=%s", lines, length, i, stream))
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil || code != 200 {
@@ -53,6 +49,7 @@ func TestWorkerLogLinesWholeAndPrefixed(t *testing.T) {
 				return
 			}
 			printers[pidOf(body)] = true
+			shorts += shortWrites(body)
 		}()
 	}
 	close(startGate)
@@ -60,7 +57,7 @@ func TestWorkerLogLinesWholeAndPrefixed(t *testing.T) {
 	if len(failures) > 0 {
 		t.Fatalf("print requests failed: %v", failures)
 	}
-	t.Logf("%d requests printed by %d workers %v", requests, len(printers), keys(printers))
+	t.Logf("%d requests printed by %d workers %v; %d write(2) calls cut short and continued", requests, len(printers), keys(printers), shorts)
 	if len(printers) < 2 {
 		t.Errorf("all bursts came from one worker (%v): nothing concurrent was tested", keys(printers))
 	}
@@ -69,8 +66,8 @@ func TestWorkerLogLinesWholeAndPrefixed(t *testing.T) {
 	want := requests * (lines + tbLines)
 	count := func() int {
 		n := 0
-		for _, j := range []*journal[string]{l.stderr, l.stdout} {
-			for _, ln := range j.snapshot() {
+		for _, f := range []*feed[string]{l.stderr, l.stdout} {
+			for _, ln := range f.snapshot() {
 				if strings.Contains(ln, " req=r") {
 					n++
 				}
@@ -92,8 +89,8 @@ func TestWorkerLogLinesWholeAndPrefixed(t *testing.T) {
 	seen := map[key]int{}
 	lastSeq := map[string]int{} // per req+kind: lines of one burst stay in order
 	bad := 0
-	for _, j := range []*journal[string]{l.stderr, l.stdout} {
-		for _, ln := range j.snapshot() {
+	for _, f := range []*feed[string]{l.stderr, l.stdout} {
+		for _, ln := range f.snapshot() {
 			if !strings.Contains(ln, " req=r") {
 				continue
 			}
@@ -155,4 +152,17 @@ func TestWorkerLogLinesWholeAndPrefixed(t *testing.T) {
 	if missing > 0 || dup > 0 {
 		t.Errorf("%d lines missing, %d duplicated (of %d)", missing, dup, want)
 	}
+}
+
+var shortRe = regexp.MustCompile(`short=(\d+)`)
+
+// shortWrites is the "short=N" of a /print answer: how many of the burst's
+// write(2) calls the kernel cut short.
+func shortWrites(body string) int {
+	m := shortRe.FindStringSubmatch(body)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
 }

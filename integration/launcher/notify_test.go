@@ -14,11 +14,10 @@ import (
 // private NOTIFY_SOCKET the launcher made) drives readiness; the launcher's
 // READY=1 comes only after every worker's READY=1.
 func TestNotifyReadinessFromGoSystemdWorker(t *testing.T) {
-	port := freePort(t)
 	const delay = 1500 * time.Millisecond
 	begin := time.Now()
 	l := start(t, spec{
-		Args:   []string{"-w", "2", "--ready", "notify", "--start-timeout", "20s", "-l", listenArg(port)},
+		Args:   []string{"-w", "2", "--ready", "notify", "--start-timeout", "20s"},
 		Notify: true,
 		Env:    []string{"TESTAPP_MODE=notify", "TESTAPP_READY_DELAY=" + delay.String()},
 	})
@@ -29,9 +28,8 @@ func TestNotifyReadinessFromGoSystemdWorker(t *testing.T) {
 	// Both workers really did notify, through a NOTIFY_SOCKET that is not the launcher's.
 	i, _ := l.waitStderr(0, `READY=1 sent=true err=<nil>`, 5*time.Second)
 	l.waitStderr(i+1, `READY=1 sent=true err=<nil>`, 5*time.Second)
-	c := client(10 * time.Second)
-	pids := distinctPids(t, c, base(port)+"/pid", 2, 15*time.Second)
-	for pid, r := range collectEnv(t, c, base(port), pids, 10*time.Second) {
+	pids := l.distinctPids("/pid", 2, 15*time.Second)
+	for pid, r := range l.collectEnv(pids, 10*time.Second) {
 		if ns := r.Env["NOTIFY_SOCKET"]; ns == "" || ns == l.notify.path {
 			t.Errorf("worker %d NOTIFY_SOCKET=%q, want the launcher's private socket", pid, ns)
 		}
@@ -47,10 +45,9 @@ func TestNotifyReadinessFromGoSystemdWorker(t *testing.T) {
 // never notify are not ready; after --start-timeout that is a boot failure
 // (exit 69) and the launcher never told systemd READY=1.
 func TestNotifyNoReadyFromWorkersIsBootFailure(t *testing.T) {
-	port := freePort(t)
 	begin := time.Now()
 	l := start(t, spec{
-		Args:   []string{"-w", "2", "--ready", "notify", "--start-timeout", "1500ms", "--boot-retries", "1", "-l", listenArg(port)},
+		Args:   []string{"-w", "2", "--ready", "notify", "--start-timeout", "1500ms", "--boot-retries", "1"},
 		Notify: true,
 	})
 	if code := l.waitExit(30 * time.Second); code != 69 {
@@ -122,15 +119,13 @@ func TestNotifyReadinessFromPythonWorkers(t *testing.T) {
 				}
 				command = []string{"/usr/bin/python3", script}
 			}
-			port := freePort(t)
 			l := start(t, spec{
-				Args:    []string{"-w", "2", "--ready", "notify", "--start-timeout", "20s", "--graceful-timeout", "5s", "-l", listenArg(port)},
+				Args:    []string{"-w", "2", "--ready", "notify", "--start-timeout", "20s", "--graceful-timeout", "5s"},
 				Command: command,
 				Notify:  true,
 			})
 			l.notify.waitField(t, 0, "READY=1", 25*time.Second)
-			c := client(10 * time.Second)
-			distinctPids(t, c, base(port)+"/", 2, 15*time.Second)
+			l.distinctPids("/", 2, 15*time.Second)
 			l.signal(syscall.SIGTERM)
 			if code := l.waitExit(20 * time.Second); code != 0 {
 				t.Errorf("exit status %d, want 0", code)
@@ -141,9 +136,8 @@ func TestNotifyReadinessFromPythonWorkers(t *testing.T) {
 
 // STATUS= stays current: it counts restarts and names the last event.
 func TestNotifyStatusCountsRestarts(t *testing.T) {
-	port := freePort(t)
 	l := start(t, spec{
-		Args:   []string{"-w", "2", "--ready-after", "200ms", "-l", listenArg(port)},
+		Args:   []string{"-w", "2", "--ready-after", "200ms"},
 		Notify: true,
 	})
 	ri, _ := l.notify.waitField(t, 0, "READY=1", 20*time.Second)
@@ -152,16 +146,10 @@ func TestNotifyStatusCountsRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	re := regexp.MustCompile(`\b1 restarts?\b`)
-	if i, _ := l.notify.msgs.waitFor(ri, 15*time.Second, func(m notifyMsg) bool {
-		s, ok := m.get("STATUS")
-		return ok && re.MatchString(s)
-	}); i < 0 {
+	if l.notify.waitStatus(ri, re, 15*time.Second) < 0 {
 		t.Errorf(`no STATUS= counting "1 restart" after a worker was killed`)
 	}
-	if i, _ := l.notify.msgs.waitFor(ri, 15*time.Second, func(m notifyMsg) bool {
-		s, ok := m.get("STATUS")
-		return ok && strings.Contains(s, "2/2") && re.MatchString(s)
-	}); i < 0 {
+	if l.notify.waitStatus(ri, regexp.MustCompile(`\b2/2\b.*\b1 restarts?\b`), 15*time.Second) < 0 {
 		t.Errorf(`no STATUS= back at "2/2" after the replacement became ready`)
 	}
 }
@@ -170,33 +158,45 @@ func TestNotifyStatusCountsRestarts(t *testing.T) {
 // otherwise wait for a READY=1 that never arrives, with no clue why), and
 // serving goes on.
 func TestUnreachableNotifySocketIsLogged(t *testing.T) {
-	port := freePort(t)
 	l := start(t, spec{
-		Args: []string{"-w", "1", "--ready-after", "200ms", "-l", listenArg(port)},
+		Args: []string{"-w", "1", "--ready-after", "200ms"},
 		Env:  []string{"NOTIFY_SOCKET=" + filepath.Join(t.TempDir(), "missing.sock")},
 	})
 	l.waitStderr(0, `^sdlaunch: cannot reach systemd's NOTIFY_SOCKET .*missing\.sock`, 10*time.Second)
-	c := client(10 * time.Second)
-	waitServing(t, c, base(port)+"/pid", 20*time.Second)
+	l.waitServing("/pid", 20*time.Second)
 	l.waitStderr(0, `^sdlaunch: ready: 1/1 ready`, 10*time.Second)
 }
 
 // A worker's ERRNO= (its own last word over sd_notify) is carried into the
 // launcher's report of its exit.
+//
+// The worker exits only once the launcher has certainly handled its
+// datagram: the launcher answers a worker's STATUS= during boot with an
+// EXTEND_TIMEOUT_USEC= to its own NOTIFY_SOCKET, and only then does the test
+// send the worker the SIGTERM on which it exits 3. (A worker that sends
+// ERRNO= and exits at once races its datagram against its exit: the
+// launcher may handle the exit first and drop the datagram unread.)
 func TestWorkerErrnoIsReported(t *testing.T) {
 	requireTool(t, "/usr/bin/python3", "python3")
-	port := freePort(t)
-	script := `import os, socket, time
+	script := `import os, signal, socket, sys
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(3))
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.sendto(b"ERRNO=111\nSTATUS=database refused", os.environ["NOTIFY_SOCKET"])
-time.sleep(0.2)
-raise SystemExit(3)`
+while True:
+    signal.pause()`
 	l := start(t, spec{
-		Args:    []string{"-w", "1", "--ready", "notify", "--boot-retries", "1", "-l", listenArg(port)},
+		Args:    []string{"-w", "1", "--ready", "notify", "--start-timeout", "10m", "--boot-retries", "1"},
 		Command: []string{"/usr/bin/python3", "-c", script},
+		Notify:  true,
 	})
-	if code := l.waitExit(20 * time.Second); code != 69 {
+	l.notify.waitField(t, 0, "EXTEND_TIMEOUT_USEC=", 30*time.Second)
+	w := l.waitWorkers(1, 10*time.Second)[0]
+	if err := syscall.Kill(w, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := l.waitExit(30 * time.Second); code != 69 {
 		t.Fatalf("exit status %d, want 69", code)
 	}
+	l.waitOutput(30 * time.Second)
 	l.waitStderr(0, `^sdlaunch: workers could not boot: worker 0 exited with status 3 \(ERRNO=111\)`, time.Second)
 }

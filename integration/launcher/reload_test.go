@@ -2,140 +2,29 @@ package launcher
 
 import (
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sdlaunch/sdlaunch/integration/testapp/report"
 )
-
-// load is a client that never retries: one new connection per request,
-// from a few goroutines, counting every failure.
-type load struct {
-	ok, failed atomic.Int64
-	stop       chan struct{}
-	wg         sync.WaitGroup
-	mu         sync.Mutex
-	errs       []string
-}
-
-func startLoad(c *http.Client, url string, clients int) *load {
-	ld := &load{stop: make(chan struct{})}
-	for range clients {
-		ld.wg.Add(1)
-		go func() {
-			defer ld.wg.Done()
-			for {
-				select {
-				case <-ld.stop:
-					return
-				default:
-				}
-				code, body, err := get(c, url)
-				if err == nil && code == http.StatusOK {
-					ld.ok.Add(1)
-					continue
-				}
-				ld.failed.Add(1)
-				ld.mu.Lock()
-				if len(ld.errs) < 10 {
-					ld.errs = append(ld.errs, fmt.Sprintf("%s: status %d %q err %v", time.Now().Format("15:04:05.000"), code, body, err))
-				}
-				ld.mu.Unlock()
-			}
-		}()
-	}
-	return ld
-}
-
-// finish stops the load and fails the test if any request failed.
-func (ld *load) finish(t *testing.T, minOK int64) {
-	t.Helper()
-	close(ld.stop)
-	ld.wg.Wait()
-	t.Logf("load: %d ok, %d failed", ld.ok.Load(), ld.failed.Load())
-	if n := ld.failed.Load(); n > 0 {
-		t.Errorf("%d requests failed (of %d), e.g.:\n  %s", n, n+ld.ok.Load(), strings.Join(ld.errs, "\n  "))
-	}
-	if ld.ok.Load() < minOK {
-		t.Errorf("only %d requests succeeded, want at least %d: the load did not run", ld.ok.Load(), minOK)
-	}
-}
-
-// appScript writes the command the launcher runs: a shell script that execs
-// the testapp as VERSION, or a broken deploy that exits 1. Reloads must pick
-// up the new content.
-func appScript(t *testing.T, path, version string) {
-	t.Helper()
-	var src string
-	if version == "broken" {
-		src = "#!/bin/sh\necho \"app.sh: ImportError: no module named config (broken deploy, generation $SDLAUNCH_GENERATION)\" >&2\nexit 1\n"
-	} else {
-		src = fmt.Sprintf("#!/bin/sh\nTESTAPP_VERSION=%s exec %s\n", version, bin.testapp)
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(src), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// reloadWait runs `sdlaunch reload-wait PID`.
-func reloadWait(t *testing.T, pid int) (int, string) {
-	t.Helper()
-	code, stdout, stderr := runLauncher(t, nil, 45*time.Second, "reload-wait", strconv.Itoa(pid))
-	return code, strings.TrimSpace(stdout + stderr)
-}
-
-// generationOf checks that exactly the launcher's current workers answer
-// /env with the given generation and version.
-func expectGeneration(t *testing.T, l *launcher, c *http.Client, url string, n int, gen, version string) []int {
-	t.Helper()
-	var pids []int
-	waitUntil(t, 20*time.Second, fmt.Sprintf("%d workers of generation %s", n, gen), func() bool {
-		pids = l.workerPids()
-		if len(pids) != n {
-			return false
-		}
-		var r envReport
-		return getJSON(c, url+"/env", &r) == nil && r.Env["SDLAUNCH_GENERATION"] == gen
-	})
-	want := map[int]bool{}
-	for _, p := range pids {
-		want[p] = true
-	}
-	slots := map[string]bool{}
-	for pid, r := range collectEnv(t, c, url, want, 20*time.Second) {
-		if r.Env["SDLAUNCH_GENERATION"] != gen || r.Env["TESTAPP_VERSION"] != version {
-			t.Errorf("worker %d: generation %q version %q, want %s and %s", pid, r.Env["SDLAUNCH_GENERATION"], r.Env["TESTAPP_VERSION"], gen, version)
-		}
-		slots[r.Env["SDLAUNCH_WORKER"]] = true
-	}
-	if len(slots) != n {
-		t.Errorf("worker slots %v, want %d distinct", slots, n)
-	}
-	return pids
-}
 
 // A reload (SIGHUP, then `sdlaunch reload-wait`) under constant load starts
 // a new generation from the command re-read from disk and completes with 0
 // failed requests; RELOADING=1 carries MONOTONIC_USEC= in the same
 // datagram and READY=1 follows.
 func TestReloadUnderLoadZeroFailures(t *testing.T) {
-	l, script, port, ri, c, old := startScripted(t, "-w", "2", "--ready-after", "300ms", "--graceful-timeout", "10s")
+	l, script, ri, old := startScripted(t, "-w", "2", "--ready", "notify", "--graceful-timeout", "10s")
 	n := l.notify
 
-	ld := startLoad(c, base(port)+"/pid", 4)
-	waitUntil(t, 5*time.Second, "load runs", func() bool { return ld.ok.Load() > 20 })
+	ld := startLoad(l.client, l.url("/pid"), 4)
+	waitUntil(t, 30*time.Second, "load runs", func() bool { return ld.ok.Load() > 20 })
 
 	// Reload by SIGHUP.
 	appScript(t, script, "2")
@@ -145,7 +34,7 @@ func TestReloadUnderLoadZeroFailures(t *testing.T) {
 		t.Errorf("RELOADING=1 without MONOTONIC_USEC= in the same datagram: %s", m)
 	}
 	ri, _ = n.waitField(t, rl+1, "READY=1", 30*time.Second)
-	gen2 := expectGeneration(t, l, c, base(port), 2, "2", "2")
+	gen2 := expectGeneration(t, l, 2, "2", "2")
 	for _, p := range gen2 {
 		if contains(old, p) {
 			t.Errorf("worker %d of generation 1 still serves", p)
@@ -157,11 +46,8 @@ func TestReloadUnderLoadZeroFailures(t *testing.T) {
 	if code, out := reloadWait(t, l.pid); code != 0 {
 		t.Errorf("reload-wait: exit status %d, want 0: %s", code, out)
 	}
-	expectGeneration(t, l, c, base(port), 2, "3", "3")
-	if i, _ := n.msgs.waitFor(ri+1, 5*time.Second, func(m notifyMsg) bool {
-		s, ok := m.get("STATUS")
-		return ok && strings.Contains(s, "generation 3")
-	}); i < 0 {
+	expectGeneration(t, l, 2, "3", "3")
+	if n.waitStatus(ri+1, regexp.MustCompile(`generation 3`), 10*time.Second) < 0 {
 		t.Errorf(`no STATUS= with "generation 3" after the second reload`)
 	}
 	ld.finish(t, 100)
@@ -175,13 +61,13 @@ func TestReloadUnderLoadZeroFailures(t *testing.T) {
 // non-zero, READY=1 comes back with a STATUS= saying the reload failed, and
 // the service stays up; a fixed deploy then reloads fine.
 func TestReloadToBrokenCommandRollsBack(t *testing.T) {
-	l, script, port, ri, c, old := startScripted(t, "-w", "2", "--ready-after", "300ms", "--boot-retries", "2", "--graceful-timeout", "10s")
+	l, script, ri, old := startScripted(t, "-w", "2", "--ready", "notify", "--boot-retries", "2", "--graceful-timeout", "10s")
 	n := l.notify
-	ld := startLoad(c, base(port)+"/pid", 4)
-	waitUntil(t, 5*time.Second, "load runs", func() bool { return ld.ok.Load() > 20 })
+	ld := startLoad(l.client, l.url("/pid"), 4)
+	waitUntil(t, 30*time.Second, "load runs", func() bool { return ld.ok.Load() > 20 })
 
 	appScript(t, script, "broken")
-	logFrom := len(l.stderr.snapshot())
+	logFrom := l.stderr.len()
 	code, out := reloadWait(t, l.pid)
 	if code == 0 {
 		t.Errorf("reload-wait exit status 0 for a deploy that cannot boot: %s", out)
@@ -190,24 +76,21 @@ func TestReloadToBrokenCommandRollsBack(t *testing.T) {
 	if !l.running() {
 		t.Fatalf("launcher exited (status %d) instead of rolling back", l.state.ExitCode())
 	}
-	rl, _ := n.waitField(t, ri+1, "RELOADING=1", 5*time.Second)
+	rl, _ := n.waitField(t, ri+1, "RELOADING=1", 10*time.Second)
 	_, ready := n.waitField(t, rl+1, "READY=1", 10*time.Second)
 	failRe := regexp.MustCompile(`(?i)fail|roll`)
 	status, _ := ready.get("STATUS")
 	if !failRe.MatchString(status) {
 		// The STATUS may come in its own datagram right after.
-		if i, _ := n.msgs.waitFor(rl+1, 3*time.Second, func(m notifyMsg) bool {
-			s, ok := m.get("STATUS")
-			return ok && failRe.MatchString(s)
-		}); i < 0 {
+		if n.waitStatus(rl+1, failRe, 10*time.Second) < 0 {
 			t.Errorf("no STATUS= saying the reload failed; READY=1 came with %q", status)
 		}
 	}
-	if i, _ := l.stderr.waitFor(logFrom, 3*time.Second, regexp.MustCompile(`^sdlaunch: .*(?i:reload|roll)`).MatchString); i < 0 {
+	if i, _ := l.stderr.waitFor(logFrom, 10*time.Second, regexp.MustCompile(`^sdlaunch: .*(?i:reload|roll)`).MatchString); i < 0 {
 		t.Errorf("no `sdlaunch: ` line about the failed reload")
 	}
 	// The old generation still serves: the very same processes.
-	now := expectGeneration(t, l, c, base(port), 2, "1", "1")
+	now := expectGeneration(t, l, 2, "1", "1")
 	if fmt.Sprint(now) != fmt.Sprint(old) {
 		t.Errorf("workers %v after the rollback, want the old ones %v", now, old)
 	}
@@ -217,9 +100,9 @@ func TestReloadToBrokenCommandRollsBack(t *testing.T) {
 	if code, out := reloadWait(t, l.pid); code != 0 {
 		t.Errorf("reload-wait after the fix: exit status %d, want 0: %s", code, out)
 	}
-	waitUntil(t, 20*time.Second, "the fixed version serves", func() bool {
-		var r envReport
-		return getJSON(c, base(port)+"/env", &r) == nil && r.Env["TESTAPP_VERSION"] == "2"
+	waitUntil(t, 30*time.Second, "the fixed version serves", func() bool {
+		var r report.Env
+		return l.getJSON("/env", &r) == nil && r.Env["TESTAPP_VERSION"] == "2"
 	})
 	ld.finish(t, 100)
 }
@@ -251,38 +134,33 @@ func TestReloadWaitNotALauncher(t *testing.T) {
 
 // SIGTTIN adds a worker, SIGTTOU removes one; STATUS= follows.
 func TestScaleWithTTINAndTTOU(t *testing.T) {
-	port := freePort(t)
 	l := start(t, spec{
-		Args:   []string{"-w", "2", "--ready-after", "200ms", "--graceful-timeout", "5s", "-l", listenArg(port)},
+		Args:   []string{"-w", "2", "--ready-after", "200ms", "--graceful-timeout", "5s"},
 		Notify: true,
 	})
 	n := l.notify
 	n.waitField(t, 0, "READY=1", 20*time.Second)
-	c := client(10 * time.Second)
-	ld := startLoad(c, base(port)+"/pid", 2)
+	ld := startLoad(l.client, l.url("/pid"), 2)
 
 	statusSays := func(from int, s string) {
 		t.Helper()
-		if i, _ := n.msgs.waitFor(from, 10*time.Second, func(m notifyMsg) bool {
-			v, ok := m.get("STATUS")
-			return ok && strings.Contains(v, s)
-		}); i < 0 {
+		if n.waitStatus(from, regexp.MustCompile(regexp.QuoteMeta(s)), 30*time.Second) < 0 {
 			t.Errorf("no STATUS= with %q", s)
 		}
 	}
-	mark := len(n.msgs.snapshot())
+	mark := n.msgs.len()
 	l.signal(syscall.SIGTTIN)
-	l.waitWorkers(3, 10*time.Second)
+	l.waitWorkers(3, 15*time.Second)
 	l.signal(syscall.SIGTTIN)
-	four := l.waitWorkers(4, 10*time.Second)
+	four := l.waitWorkers(4, 15*time.Second)
 	statusSays(mark, "4/4")
-	got := distinctPids(t, c, base(port)+"/pid", 4, 20*time.Second)
+	got := l.distinctPids("/pid", 4, 20*time.Second)
 	for _, p := range four {
 		if !got[p] {
 			t.Errorf("worker %d never answered", p)
 		}
 	}
-	mark = len(n.msgs.snapshot())
+	mark = n.msgs.len()
 	l.signal(syscall.SIGTTOU)
 	three := l.waitWorkers(3, 15*time.Second)
 	statusSays(mark, "3/3")
@@ -297,13 +175,11 @@ func TestScaleWithTTINAndTTOU(t *testing.T) {
 // --max-lifetime recycles workers through the rolling path without failed
 // requests.
 func TestMaxLifetimeRecyclesWorkers(t *testing.T) {
-	port := freePort(t)
-	l := start(t, spec{Args: []string{"-w", "2", "--ready-after", "200ms", "--max-lifetime", "2s", "--graceful-timeout", "5s", "-l", listenArg(port)}})
-	c := client(10 * time.Second)
-	waitServing(t, c, base(port)+"/pid", 20*time.Second)
+	l := start(t, spec{Args: []string{"-w", "2", "--ready-after", "200ms", "--max-lifetime", "2s", "--graceful-timeout", "5s"}})
+	l.waitServing("/pid", 20*time.Second)
 	first := l.waitWorkers(2, 10*time.Second)
-	ld := startLoad(c, base(port)+"/pid", 2)
-	waitUntil(t, 15*time.Second, "both first workers are recycled", func() bool {
+	ld := startLoad(l.client, l.url("/pid"), 2)
+	waitUntil(t, time.Minute, "both first workers are recycled", func() bool {
 		return !alive(first[0]) && !alive(first[1]) && len(l.workerPids()) >= 2
 	})
 	ld.finish(t, 20)
@@ -313,14 +189,12 @@ func TestMaxLifetimeRecyclesWorkers(t *testing.T) {
 // children stay flat, and the last generation's workers inherit nothing more
 // than the first's.
 func TestNoLeaksAcross50Reloads(t *testing.T) {
-	port := freePort(t)
 	l := start(t, spec{
-		Args:   []string{"-w", "2", "--ready-after", "100ms", "--graceful-timeout", "5s", "-l", listenArg(port)},
+		Args:   []string{"-w", "2", "--ready-after", "100ms", "--graceful-timeout", "5s"},
 		Notify: true,
 	})
 	l.notify.waitField(t, 0, "READY=1", 20*time.Second)
-	c := client(10 * time.Second)
-	waitServing(t, c, base(port)+"/pid", 10*time.Second)
+	l.waitServing("/pid", 10*time.Second)
 	l.waitWorkers(2, 10*time.Second)
 	// Warm up once (a first reload may open things kept for good).
 	if code, out := reloadWait(t, l.pid); code != 0 {
@@ -338,7 +212,7 @@ func TestNoLeaksAcross50Reloads(t *testing.T) {
 	}
 	l.waitWorkers(2, 15*time.Second)
 	var after map[int]string
-	ok := pollUntil(5*time.Second, func() bool {
+	ok := pollUntil(30*time.Second, func() bool {
 		after, err = openFDs(l.pid)
 		return err == nil && len(after) <= len(before)
 	})
@@ -351,21 +225,21 @@ func TestNoLeaksAcross50Reloads(t *testing.T) {
 		}
 		t.Errorf("launcher fds grew from %d to %d across 50 reloads; new: %v", len(before), len(after), extra)
 	}
-	if !pollUntil(5*time.Second, func() bool { return zombieChildren(l.pid) == 0 }) {
+	if !pollUntil(30*time.Second, func() bool { return zombieChildren(l.pid) == 0 }) {
 		t.Errorf("launcher has %d zombie children after 50 reloads", zombieChildren(l.pid))
 	}
-	var r envReport
-	if err := getJSON(c, base(port)+"/env", &r); err != nil {
+	var r report.Env
+	if err := l.getJSON("/env", &r); err != nil {
 		t.Fatal(err)
 	}
 	if g, _ := strconv.Atoi(r.Env["SDLAUNCH_GENERATION"]); g < 52 {
 		t.Errorf("generation %q after 51 reloads, want 52", r.Env["SDLAUNCH_GENERATION"])
 	}
-	var fds fdsReport
-	if err := getJSON(c, base(port)+"/fds", &fds); err != nil {
+	var fds report.FDs
+	if err := l.getJSON("/fds", &fds); err != nil {
 		t.Fatal(err)
 	}
-	if inh := fds.inherited(); len(inh) != 4 {
+	if inh := fds.Inherited(); len(inh) != 4 {
 		t.Errorf("a worker of generation 52 inherited %d fds, want 4 (0, 1, 2, the socket): %+v", len(inh), inh)
 	}
 }
@@ -373,25 +247,41 @@ func TestNoLeaksAcross50Reloads(t *testing.T) {
 // A worker added (SIGTTIN) while a reload rolls belongs to the new
 // generation once the reload is done: after the verdict every worker runs
 // the new code.
+//
+// The roll is in progress when SIGTTIN comes by construction: the workers
+// are ready only when the test makes them send READY=1 (--ready notify,
+// GET /notify?state=READY=1 on whichever worker answers).
 func TestScaleUpDuringReloadEndsInNewGeneration(t *testing.T) {
-	port := freePort(t)
 	script := filepath.Join(t.TempDir(), "app.sh")
 	appScript(t, script, "1")
 	l := start(t, spec{
-		Args:    []string{"-w", "2", "--ready-after", "1s", "--graceful-timeout", "5s", "-l", listenArg(port)},
+		Args:    []string{"-w", "2", "--ready", "notify", "--start-timeout", "10m", "--graceful-timeout", "5s"},
 		Command: []string{script},
 		Notify:  true,
 	})
 	n := l.notify
-	ri, _ := n.waitField(t, 0, "READY=1", 20*time.Second)
-	c := client(10 * time.Second)
+	readyAfter := func(from int) int {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			if i, _ := n.msgs.waitFor(from, 100*time.Millisecond, func(m notifyMsg) bool { return m.has("READY=1") }); i >= 0 {
+				return i
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no READY=1 after datagram %d:\n%s", from, n.dump())
+			}
+			_, _, _ = l.get("/notify?state=READY=1")
+		}
+	}
+	ri := readyAfter(0)
 	appScript(t, script, "2")
 	l.signal(syscall.SIGHUP)
 	rl, _ := n.waitField(t, ri+1, "RELOADING=1", 10*time.Second)
-	l.signal(syscall.SIGTTIN) // while the new generation boots (--ready-after 1s)
-	n.waitField(t, rl+1, "READY=1", 20*time.Second)
+	l.signal(syscall.SIGTTIN)        // the new generation cannot be ready yet
+	l.waitWorkers(5, 30*time.Second) // 2 old, 2 successors, the new slot
+	readyAfter(rl + 1)
 	// Wait out the stop of the old workers, then every worker must be new.
-	expectGeneration(t, l, c, base(port), 3, "2", "2")
+	expectGeneration(t, l, 3, "2", "2")
 }
 
 // After a rolled-back reload the broken code is still what is on disk. When
@@ -400,7 +290,7 @@ func TestScaleUpDuringReloadEndsInNewGeneration(t *testing.T) {
 // backoff, but exiting 69 would make systemd give up on a service that is
 // serving).
 func TestCrashAfterRollbackKeepsServiceUp(t *testing.T) {
-	l, script, port, _, c, old := startScripted(t, "-w", "2", "--ready-after", "300ms", "--boot-retries", "2", "--backoff-max", "400ms", "--graceful-timeout", "5s")
+	l, script, _, old := startScripted(t, "-w", "2", "--ready", "notify", "--boot-retries", "2", "--backoff-max", "400ms", "--graceful-timeout", "5s")
 	appScript(t, script, "broken")
 	if code, out := reloadWait(t, l.pid); code == 0 {
 		t.Fatalf("reload-wait exit status 0 for a broken deploy: %s", out)
@@ -422,12 +312,12 @@ func TestCrashAfterRollbackKeepsServiceUp(t *testing.T) {
 		}
 		return n
 	}
-	pollUntil(15*time.Second, func() bool { return !l.running() || failedBoots() >= 3 })
+	waitUntil(t, time.Minute, "3 failed boots of the replacement, or the launcher's exit", func() bool { return !l.running() || failedBoots() >= 3 })
 	if !l.running() {
 		t.Fatalf("launcher exited with status %d after %d failed boots: one crash after a rolled-back reload took the whole service down", l.state.ExitCode(), failedBoots())
 	}
 	for range 10 {
-		if body := mustGet(t, c, base(port)+"/pid"); pidOf(body) != old[1] {
+		if body := l.mustGet("/pid"); pidOf(body) != old[1] {
 			t.Errorf("answered by %q, want the surviving old worker %d", body, old[1])
 		}
 	}
@@ -437,16 +327,17 @@ func TestCrashAfterRollbackKeepsServiceUp(t *testing.T) {
 // serves at all and none can boot, the launcher still gives up with 69
 // instead of respawning forever.
 func TestNoWorkerServingAndNoneBootsExits69(t *testing.T) {
-	l, script, _, _, _, old := startScripted(t, "-w", "2", "--ready-after", "300ms", "--boot-retries", "2", "--backoff-max", "400ms", "--graceful-timeout", "5s")
+	l, script, _, old := startScripted(t, "-w", "2", "--ready", "notify", "--boot-retries", "2", "--backoff-max", "400ms", "--graceful-timeout", "5s")
 	appScript(t, script, "broken")
 	for _, p := range old {
 		if err := syscall.Kill(p, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if code := l.waitExit(20 * time.Second); code != 69 {
+	if code := l.waitExit(time.Minute); code != 69 {
 		t.Fatalf("launcher exit status %d with no worker serving and none booting, want 69", code)
 	}
+	l.waitOutput(30 * time.Second)
 	l.waitStderr(0, `workers could not boot: .*broken deploy`, time.Second)
 }
 
@@ -478,28 +369,28 @@ func TestReloadFollowsFlippedCurrentSymlink(t *testing.T) {
 		}
 	}
 	flip(release("r1", "1"))
-	port := freePort(t)
 	l := start(t, spec{
-		Args:    []string{"-w", "2", "--ready-after", "300ms", "--graceful-timeout", "5s", "--chdir", current, "-l", listenArg(port)},
+		// --ready notify: a broken release never becomes ready, however slow the machine.
+		Args:    []string{"-w", "2", "--ready", "notify", "--graceful-timeout", "5s", "--chdir", current},
 		Command: []string{"./app.sh"},
 		Dir:     current, // the launcher itself starts in release 1
 		Notify:  true,
+		Env:     []string{"TESTAPP_MODE=notify"},
 	})
 	l.notify.waitField(t, 0, "READY=1", 20*time.Second)
-	c := client(10 * time.Second)
-	expectGeneration(t, l, c, base(port), 2, "1", "1")
+	expectGeneration(t, l, 2, "1", "1")
 
 	flip(release("r2", "2"))
 	if code, out := reloadWait(t, l.pid); code != 0 {
 		t.Fatalf("reload-wait after flipping to release 2: exit %d: %s", code, out)
 	}
-	expectGeneration(t, l, c, base(port), 2, "2", "2")
+	expectGeneration(t, l, 2, "2", "2")
 
 	flip(release("r3", "broken"))
 	if code, out := reloadWait(t, l.pid); code == 0 {
 		t.Fatalf("reload-wait exit status 0 for a broken release: %s", out)
 	}
-	expectGeneration(t, l, c, base(port), 2, "2", "2")
+	expectGeneration(t, l, 2, "2", "2")
 
 	// A release directory that vanished is a boot failure too: rolled back,
 	// not retried forever.
@@ -507,22 +398,5 @@ func TestReloadFollowsFlippedCurrentSymlink(t *testing.T) {
 	if code, out := reloadWait(t, l.pid); code == 0 {
 		t.Fatalf("reload-wait exit status 0 for a missing release directory: %s", out)
 	}
-	expectGeneration(t, l, c, base(port), 2, "2", "2")
-}
-
-// startScripted starts a launcher (options args, then -l on a free port)
-// whose command is a versioned app script at version "1", with a test
-// NOTIFY_SOCKET, and waits for READY=1 and both workers of generation 1. It
-// returns the script to redeploy, the port, the index of READY=1, a client
-// and the first workers' pids.
-func startScripted(t *testing.T, args ...string) (l *launcher, script string, port, ready int, c *http.Client, pids []int) {
-	t.Helper()
-	port = freePort(t)
-	script = filepath.Join(t.TempDir(), "app.sh")
-	appScript(t, script, "1")
-	l = start(t, spec{Args: append(args, "-l", listenArg(port)), Command: []string{script}, Notify: true})
-	ready, _ = l.notify.waitField(t, 0, "READY=1", 20*time.Second)
-	c = client(10 * time.Second)
-	pids = expectGeneration(t, l, c, base(port), 2, "1", "1")
-	return l, script, port, ready, c, pids
+	expectGeneration(t, l, 2, "2", "2")
 }

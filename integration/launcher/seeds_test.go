@@ -26,29 +26,33 @@ func TestSeed002AppThatCannotBootExits69(t *testing.T) {
 		command []string
 	}{
 		"preload-notify": {[]string{"--ready", "notify"}, []string{"/usr/bin/gunicorn", "--preload", "-w", "1", "app:app"}},
-		"preload-alive":  {nil, []string{"/usr/bin/gunicorn", "--preload", "-w", "1", "app:app"}},
+		// A --ready-after far longer than any boot: the failure comes before
+		// readiness however slow the machine (with the default 1s, a
+		// gunicorn that takes longer to fail would count as ready).
+		"preload-alive": {[]string{"--ready-after", "10m"}, []string{"/usr/bin/gunicorn", "--preload", "-w", "1", "app:app"}},
 	}
 	for name, r := range recipes {
 		t.Run(name, func(t *testing.T) {
 			port := freePort(t)
-			args := append([]string{"-w", "2", "--graceful-timeout", "5s", "-l", listenArg(port)}, r.args...)
+			args := append([]string{"-w", "2", "--graceful-timeout", "5s"}, r.args...)
 			env := []string{"PYTHONDONTWRITEBYTECODE=1"}
 			began := time.Now()
-			l := start(t, spec{Args: args, Command: r.command, Dir: dir, Env: env})
-			if code := l.waitExit(60 * time.Second); code != 69 {
+			l := start(t, spec{Args: args, Command: r.command, Dir: dir, Env: env, Port: port})
+			if code := l.waitExit(2 * time.Minute); code != 69 {
 				t.Fatalf("exit status %d for an app that cannot boot, want 69", code)
 			}
 			t.Logf("gave up after %s", time.Since(began).Round(time.Millisecond))
+			l.waitOutput(30 * time.Second)
 			l.waitStderr(0, `^sdlaunch: workers could not boot: .*3 times in a row`, time.Second)
 			if _, line := l.waitStderr(0, `Failed to load configuration`, time.Second); !strings.HasPrefix(line, "[w") {
 				t.Errorf("the app's error line is not tagged with its worker: %q", line)
 			}
-			assertGone(t, l, port)
+			l.assertGone()
 
-			ok := start(t, spec{Args: args, Command: r.command, Dir: dir, Env: append(env, "FLASK_APP_NAME=seed002")})
-			c := client(10 * time.Second)
-			waitServing(t, c, base(port)+"/", 30*time.Second)
-			if body := mustGet(t, c, base(port)+"/"); !strings.Contains(body, `"app":"seed002"`) {
+			// The same app, configured, on the same port.
+			ok := start(t, spec{Args: args, Command: r.command, Dir: dir, Env: append(env, "FLASK_APP_NAME=seed002"), Port: port})
+			ok.waitServing("/", 30*time.Second)
+			if body := ok.mustGet("/"); !strings.Contains(body, `"app":"seed002"`) {
 				t.Errorf("GET / = %q", body)
 			}
 			ok.signal(syscall.SIGTERM)
@@ -71,22 +75,21 @@ func TestSeed000RestartsNeverHitAddressInUse(t *testing.T) {
 	port := freePort(t)
 	for i := 1; i <= 3; i++ {
 		l := start(t, spec{
-			Args:    []string{"-w", "2", "--stop-signal", "INT", "--ready-after", "300ms", "--graceful-timeout", "5s", "-l", listenArg(port)},
+			Args:    []string{"-w", "2", "--stop-signal", "INT", "--ready-after", "300ms", "--graceful-timeout", "5s"},
 			Command: []string{"/usr/bin/python3", "app.py"},
 			Dir:     dir,
 			Env:     []string{"PYTHONDONTWRITEBYTECODE=1"},
+			Port:    port, // every restart on the same address
 		})
-		c := client(10 * time.Second)
-		waitServing(t, c, base(port)+"/", 30*time.Second)
-		distinctPids(t, c, base(port)+"/", 2, 20*time.Second)
+		l.waitServing("/", 30*time.Second)
+		l.distinctPids("/", 2, 20*time.Second)
 		l.signal(syscall.SIGTERM)
 		if code := l.waitExit(20 * time.Second); code != 0 {
 			t.Fatalf("restart %d: exit status %d after SIGTERM, want 0", i, code)
 		}
-		for _, line := range l.stderr.snapshot() {
-			if strings.Contains(line, "Address already in use") {
-				t.Fatalf("restart %d: %s", i, line)
-			}
+		l.waitOutput(30 * time.Second)
+		if l.countStderr("Address already in use") > 0 {
+			t.Fatalf("restart %d: %q in the output", i, "Address already in use")
 		}
 		assertNoLeftovers(t, l.id, 5*time.Second)
 		if !portFree(port) {

@@ -72,16 +72,6 @@ func TestBadUsageExits2WithOneLine(t *testing.T) {
 	}
 }
 
-func nonEmptyLines(s string) []string {
-	var out []string
-	for _, ln := range strings.Split(s, "\n") {
-		if strings.TrimSpace(ln) != "" {
-			out = append(out, ln)
-		}
-	}
-	return out
-}
-
 // The exit statuses are documented in --help.
 func TestHelpDocumentsExitStatuses(t *testing.T) {
 	for _, args := range [][]string{{"--help"}, {"run", "--help"}} {

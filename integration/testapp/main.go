@@ -9,7 +9,6 @@
 //	TESTAPP_MODE         comma-separated list of:
 //	                       serve (default)   serve HTTP on every LISTEN_FDS socket
 //	                       exit-at-boot      print an error line and exit 3 at once
-//	                       crash-after=DUR   serve, then exit 4 after DUR
 //	                       notify            send READY=1 (after TESTAPP_READY_DELAY)
 //	                       hang              stop pinging the watchdog and block the
 //	                                         handlers after TESTAPP_HANG_AFTER
@@ -22,8 +21,9 @@
 // It refuses to start (exit 10, one loud line) when LISTEN_PID or WATCHDOG_PID
 // names another process: that proves the launcher's exec shim did its job.
 //
-// Endpoints: /pid, /slow?ms=N&id=X, /env, /fds, /print?n=N&len=L&stream=stderr,
-// /notify?state=S, /hang, /exit?code=N.
+// Endpoints: /pid, /slow?ms=N&id=X (with until=stop: sleep only once the stop
+// signal came), /env, /fds, /print?n=N&len=L&stream=stderr, /notify?state=S,
+// /hang, /exit?code=N.
 //
 // On SIGTERM or SIGINT it logs the signal, stops accepting, drains in-flight
 // requests (http.Server.Shutdown) and exits 0.
@@ -49,41 +49,8 @@ import (
 
 	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/coreos/go-systemd/v22/daemon"
-	"golang.org/x/sys/unix"
+	"github.com/sdlaunch/sdlaunch/integration/testapp/report"
 )
-
-// fdInfo describes one open file descriptor.
-type fdInfo struct {
-	FD       int    `json:"fd"`
-	Target   string `json:"target"`
-	SockName string `json:"sockname,omitempty"`
-	SockType string `json:"socktype,omitempty"`
-	Listen   bool   `json:"listening,omitempty"`
-	// CloExec is the FD_CLOEXEC flag. At startup, descriptors without it are
-	// exactly those inherited across execve; the Go runtime's own (for example
-	// the cgroup files it reads for GOMAXPROCS) have it set.
-	CloExec bool `json:"cloexec"`
-}
-
-// fdsReport is the answer of /fds.
-type fdsReport struct {
-	PID int `json:"pid"`
-	// Startup is the descriptor table taken first thing in main, before this
-	// program opened anything; the entries with cloexec=false are the inherited
-	// ones.
-	Startup []fdInfo `json:"startup"`
-	// Now is the current table (it includes the runtime's epoll/eventfd, the
-	// request's connection and the directory being listed).
-	Now []fdInfo `json:"now"`
-}
-
-// envReport is the answer of /env.
-type envReport struct {
-	PID  int               `json:"pid"`
-	PPID int               `json:"ppid"`
-	PGID int               `json:"pgid"`
-	Env  map[string]string `json:"env"`
-}
 
 type config struct {
 	modes      map[string]string
@@ -98,17 +65,14 @@ func (c *config) has(mode string) bool {
 
 type app struct {
 	cfg        config
-	startupFDs []fdInfo
+	con        *console
+	startupFDs []report.FD
 	startEnv   map[string]string
 	worker     string
 
 	hangOnce sync.Once
 	hung     chan struct{} // closed when the app "hangs"
-
-	// printMu serialises /print bursts: writes larger than PIPE_BUF from
-	// two threads of one process may interleave in the pipe itself, which
-	// no launcher can undo (a Python app's logging module has the same lock).
-	printMu sync.Mutex
+	stopping chan struct{} // closed when the stop signal arrived
 }
 
 func main() {
@@ -118,21 +82,24 @@ func main() {
 	os.Exit(run(startupFDs, startEnv))
 }
 
-func run(startupFDs []fdInfo, startEnv map[string]string) int {
+func run(startupFDs []report.FD, startEnv map[string]string) int {
+	con := &console{}
 	cfg, err := parseConfig(os.Args[1:])
 	if err != nil {
-		logf("testapp: bad configuration: %v", err)
+		con.logf("testapp: bad configuration: %v", err)
 		return 2
 	}
 	if cfg.has("grandchild") && os.Getenv("TESTAPP_IS_GRANDCHILD") == "1" {
-		return grandchild()
+		return grandchild(con)
 	}
 	a := &app{
 		cfg:        cfg,
+		con:        con,
 		startupFDs: startupFDs,
 		startEnv:   startEnv,
 		worker:     os.Getenv("SDLAUNCH_WORKER"),
 		hung:       make(chan struct{}),
+		stopping:   make(chan struct{}),
 	}
 	return a.main()
 }
@@ -154,10 +121,6 @@ func parseConfig(args []string) (config, error) {
 		name, val, _ := strings.Cut(m, "=")
 		switch name {
 		case "serve", "exit-at-boot", "notify", "hang", "ignore-term", "grandchild":
-		case "crash-after":
-			if _, err := time.ParseDuration(val); err != nil {
-				return config{}, fmt.Errorf("mode %q: %w", m, err)
-			}
 		default:
 			return config{}, fmt.Errorf("unknown mode %q", name)
 		}
@@ -176,8 +139,8 @@ func parseConfig(args []string) (config, error) {
 func (a *app) main() int {
 	pid := os.Getpid()
 	if a.cfg.has("exit-at-boot") {
-		logf("testapp: w=%s pid=%d starting", a.worker, pid)
-		logf("testapp: FATAL: cannot load configuration (exit-at-boot): giving up with status 3")
+		a.con.logf("testapp: w=%s pid=%d starting", a.worker, pid)
+		a.con.logf("testapp: FATAL: cannot load configuration (exit-at-boot): giving up with status 3")
 		return 3
 	}
 	// Signal handling first: once the "serving" line is out, a stop signal
@@ -192,39 +155,39 @@ func (a *app) main() int {
 
 	// The shim proof: LISTEN_PID (and WATCHDOG_PID, when set) must be our own pid.
 	if lp := os.Getenv("LISTEN_PID"); lp != strconv.Itoa(pid) {
-		logf("testapp: FATAL: LISTEN_PID=%q but my pid is %d: the sockets were not handed to me", lp, pid)
+		a.con.logf("testapp: FATAL: LISTEN_PID=%q but my pid is %d: the sockets were not handed to me", lp, pid)
 		return 10
 	}
 	if wp, ok := os.LookupEnv("WATCHDOG_PID"); ok && wp != strconv.Itoa(pid) {
-		logf("testapp: FATAL: WATCHDOG_PID=%q but my pid is %d", wp, pid)
+		a.con.logf("testapp: FATAL: WATCHDOG_PID=%q but my pid is %d", wp, pid)
 		return 10
 	}
 	wdInterval, err := daemon.SdWatchdogEnabled(false)
 	if err != nil {
-		logf("testapp: FATAL: watchdog settings: %v", err)
+		a.con.logf("testapp: FATAL: watchdog settings: %v", err)
 		return 10
 	}
 	listeners, err := activation.Listeners()
 	if err != nil {
-		logf("testapp: FATAL: activation: %v", err)
+		a.con.logf("testapp: FATAL: activation: %v", err)
 		return 10
 	}
 	var live []net.Listener
 	for i, l := range listeners {
 		if l == nil {
-			logf("testapp: FATAL: LISTEN_FDS socket %d is not a stream listener", i+3)
+			a.con.logf("testapp: FATAL: LISTEN_FDS socket %d is not a stream listener", i+3)
 			return 10
 		}
 		live = append(live, l)
 	}
 	if len(live) == 0 {
-		logf("testapp: FATAL: no sockets (LISTEN_FDS=%q)", a.startEnv["LISTEN_FDS"])
+		a.con.logf("testapp: FATAL: no sockets (LISTEN_FDS=%q)", a.startEnv["LISTEN_FDS"])
 		return 10
 	}
 
 	if a.cfg.has("grandchild") {
-		if err := spawnGrandchild(); err != nil {
-			logf("testapp: FATAL: spawn grandchild: %v", err)
+		if err := a.spawnGrandchild(); err != nil {
+			a.con.logf("testapp: FATAL: spawn grandchild: %v", err)
 			return 10
 		}
 	}
@@ -246,7 +209,7 @@ func (a *app) main() int {
 	for _, l := range live {
 		go func(l net.Listener) { serveErr <- srv.Serve(l) }(l)
 	}
-	logf("testapp: w=%s pid=%d serving on %d socket(s), modes %s", a.worker, pid, len(live), a.modeString())
+	a.con.logf("testapp: w=%s pid=%d serving on %d socket(s), modes %s", a.worker, pid, len(live), a.modeString())
 
 	if a.cfg.has("notify") {
 		go a.notifyReady()
@@ -260,28 +223,20 @@ func (a *app) main() int {
 			a.hang()
 		}()
 	}
-	var crash <-chan time.Time
-	if v, ok := a.cfg.modes["crash-after"]; ok {
-		d, _ := time.ParseDuration(v) // validated in parseConfig
-		crash = time.After(d)
-	}
-
 	select {
-	case <-crash:
-		logf("testapp: w=%s pid=%d crashing on purpose (exit 4)", a.worker, pid)
-		return 4
 	case err := <-serveErr:
-		logf("testapp: FATAL: serve: %v", err)
+		a.con.logf("testapp: FATAL: serve: %v", err)
 		return 11
 	case sig := <-sigs:
-		logf("testapp: w=%s pid=%d got signal %s, draining", a.worker, pid, sigName(sig))
+		a.con.logf("testapp: w=%s pid=%d got signal %s, draining", a.worker, pid, sigName(sig))
+		close(a.stopping)
 	}
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
 	if err := drain(srv, live, serveErr, &open, 2*time.Minute); err != nil {
-		logf("testapp: shutdown: %v", err)
+		a.con.logf("testapp: shutdown: %v", err)
 		return 12
 	}
-	logf("testapp: w=%s pid=%d drained, exiting 0", a.worker, pid)
+	a.con.logf("testapp: w=%s pid=%d drained, exiting 0", a.worker, pid)
 	return 0
 }
 
@@ -334,7 +289,7 @@ func (a *app) modeString() string {
 func (a *app) notifyReady() {
 	time.Sleep(a.cfg.readyDelay)
 	sent, err := daemon.SdNotify(false, daemon.SdNotifyReady+"\nSTATUS=testapp w="+a.worker+" ready")
-	logf("testapp: w=%s pid=%d READY=1 sent=%v err=%v", a.worker, os.Getpid(), sent, err)
+	a.con.logf("testapp: w=%s pid=%d READY=1 sent=%v err=%v", a.worker, os.Getpid(), sent, err)
 }
 
 func (a *app) watchdog(interval time.Duration) {
@@ -346,7 +301,7 @@ func (a *app) watchdog(interval time.Duration) {
 			return
 		case <-t.C:
 			if _, err := daemon.SdNotify(false, daemon.SdNotifyWatchdog); err != nil {
-				logf("testapp: watchdog ping: %v", err)
+				a.con.logf("testapp: watchdog ping: %v", err)
 			}
 		}
 	}
@@ -354,7 +309,7 @@ func (a *app) watchdog(interval time.Duration) {
 
 func (a *app) hang() {
 	a.hangOnce.Do(func() {
-		logf("testapp: w=%s pid=%d hanging now (no more watchdog pings, handlers block)", a.worker, os.Getpid())
+		a.con.logf("testapp: w=%s pid=%d hanging now (no more watchdog pings, handlers block)", a.worker, os.Getpid())
 		close(a.hung)
 	})
 }
@@ -378,18 +333,21 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("/slow", blockIfHung(func(w http.ResponseWriter, r *http.Request) {
 		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
 		id := r.URL.Query().Get("id")
-		logf("testapp: w=%s pid=%d slow begin id=%s ms=%d", a.worker, os.Getpid(), id, ms)
+		a.con.logf("testapp: w=%s pid=%d slow begin id=%s ms=%d", a.worker, os.Getpid(), id, ms)
+		if r.URL.Query().Get("until") == "stop" {
+			<-a.stopping // in flight when the stop signal comes, by construction
+		}
 		time.Sleep(time.Duration(ms) * time.Millisecond)
 		fmt.Fprintf(w, "slow done id=%s pid=%d\n", id, os.Getpid())
 	}))
 	mux.HandleFunc("/env", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, envReport{
+		a.writeJSON(w, report.Env{
 			PID: os.Getpid(), PPID: os.Getppid(), PGID: syscall.Getpgrp(),
 			Env: a.startEnv,
 		})
 	})
 	mux.HandleFunc("/fds", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, fdsReport{PID: os.Getpid(), Startup: a.startupFDs, Now: listFDs()})
+		a.writeJSON(w, report.FDs{PID: os.Getpid(), Startup: a.startupFDs, Now: listFDs()})
 	})
 	mux.HandleFunc("/print", a.handlePrint)
 	mux.HandleFunc("/notify", func(w http.ResponseWriter, r *http.Request) {
@@ -408,7 +366,7 @@ func (a *app) routes() http.Handler {
 		}
 		go func() {
 			time.Sleep(50 * time.Millisecond)
-			logf("testapp: w=%s pid=%d exiting %d on request", a.worker, os.Getpid(), code)
+			a.con.logf("testapp: w=%s pid=%d exiting %d on request", a.worker, os.Getpid(), code)
 			os.Exit(code)
 		}()
 	})
@@ -416,13 +374,17 @@ func (a *app) routes() http.Handler {
 }
 
 // handlePrint writes n long lines and a traceback-like block to stderr (or
-// stdout) in a single write, so that the launcher's log forwarding is tested
-// with bursts far larger than PIPE_BUF.
+// stdout) as one burst: one write(2) of the whole burst, far larger than
+// PIPE_BUF, continued only where the kernel cut it short (console.write), so
+// that the launcher's log forwarding is tested with bursts that arrive in
+// pieces the size of the pipe.
 //
 // Line format (the tests parse it):
 //
 //	LINE w=<slot> pid=<pid> req=<req> seq=<i> <payload of len x's> END
 //	TB w=<slot> pid=<pid> req=<req> k=<i> ...
+//
+// The answer says how many write(2) calls were cut short ("short=N").
 func (a *app) handlePrint(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	n, _ := strconv.Atoi(q.Get("n"))
@@ -442,27 +404,24 @@ func (a *app) handlePrint(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(&b, "TB w=%s pid=%d req=%s k=%d   File \"/srv/app/views.py\", line %d, in handler_%d\n", a.worker, pid, req, i, 10*i, i)
 	}
 	fmt.Fprintf(&b, "TB w=%s pid=%d req=%s k=7 RuntimeError: boom\n", a.worker, pid, req)
-	out := os.Stderr
+	fd := stderrFD
 	if q.Get("stream") == "stdout" {
-		out = os.Stdout
+		fd = stdoutFD
 	}
-	// One write(2): the pipe is blocking, so the kernel takes it all in one call.
-	a.printMu.Lock()
-	_, err = syscall.Write(int(out.Fd()), []byte(b.String()))
-	a.printMu.Unlock()
+	short, err := a.con.write(fd, []byte(b.String()))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	fmt.Fprintf(w, "printed %d lines + 8 traceback lines pid=%d\n", n, pid)
+	fmt.Fprintf(w, "printed %d lines + 8 traceback lines pid=%d short=%d\n", n, pid, short)
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
+func (a *app) writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(v); err != nil {
-		logf("testapp: encode: %v", err)
+		a.con.logf("testapp: encode: %v", err)
 	}
 }
 
@@ -483,83 +442,7 @@ func interestingEnv() map[string]string {
 	return env
 }
 
-// listFDs lists /proc/self/fd with raw system calls only, so that calling it
-// first thing in main sees exactly the inherited descriptors (os.ReadDir
-// would start the runtime's poller and add its epoll and eventfd descriptors).
-func listFDs() []fdInfo {
-	dirfd, err := syscall.Open("/proc/self/fd", syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return []fdInfo{{FD: -1, Target: "error: " + err.Error()}}
-	}
-	defer syscall.Close(dirfd)
-	var names []string
-	buf := make([]byte, 8192)
-	for {
-		n, err := syscall.ReadDirent(dirfd, buf)
-		if err != nil {
-			return []fdInfo{{FD: -1, Target: "error: " + err.Error()}}
-		}
-		if n <= 0 {
-			break
-		}
-		_, _, names = syscall.ParseDirent(buf[:n], -1, names)
-	}
-	var out []fdInfo
-	for _, name := range names {
-		fd, err := strconv.Atoi(name)
-		if err != nil || fd == dirfd {
-			continue
-		}
-		info := fdInfo{FD: fd}
-		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil {
-			info.CloExec = flags&unix.FD_CLOEXEC != 0
-		}
-		lb := make([]byte, 256)
-		if n, err := syscall.Readlink("/proc/self/fd/"+name, lb); err == nil {
-			info.Target = string(lb[:n])
-		} else {
-			info.Target = "error: " + err.Error()
-		}
-		if strings.HasPrefix(info.Target, "socket:") {
-			describeSocket(fd, &info)
-		}
-		out = append(out, info)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].FD < out[j].FD })
-	return out
-}
-
-func describeSocket(fd int, info *fdInfo) {
-	if sa, err := syscall.Getsockname(fd); err == nil {
-		switch sa := sa.(type) {
-		case *syscall.SockaddrInet4:
-			info.SockName = net.JoinHostPort(net.IP(sa.Addr[:]).String(), strconv.Itoa(sa.Port))
-		case *syscall.SockaddrInet6:
-			info.SockName = net.JoinHostPort(net.IP(sa.Addr[:]).String(), strconv.Itoa(sa.Port))
-		case *syscall.SockaddrUnix:
-			info.SockName = "unix:" + sa.Name
-		default:
-			info.SockName = fmt.Sprintf("%T", sa)
-		}
-	}
-	if t, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_TYPE); err == nil {
-		switch t {
-		case syscall.SOCK_STREAM:
-			info.SockType = "stream"
-		case syscall.SOCK_DGRAM:
-			info.SockType = "dgram"
-		case syscall.SOCK_SEQPACKET:
-			info.SockType = "seqpacket"
-		default:
-			info.SockType = strconv.Itoa(t)
-		}
-	}
-	if l, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ACCEPTCONN); err == nil {
-		info.Listen = l == 1
-	}
-}
-
-func spawnGrandchild() error {
+func (a *app) spawnGrandchild() error {
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find own executable: %w", err)
@@ -570,16 +453,16 @@ func spawnGrandchild() error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	logf("testapp: pid=%d spawned grandchild pid=%d", os.Getpid(), cmd.Process.Pid)
+	a.con.logf("testapp: pid=%d spawned grandchild pid=%d", os.Getpid(), cmd.Process.Pid)
 	go func() { _ = cmd.Wait() }()
 	return nil
 }
 
 // grandchild ignores the polite signals and waits forever: only a SIGKILL of
 // its process group gets rid of it.
-func grandchild() int {
+func grandchild(con *console) int {
 	signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	logf("testapp: grandchild pid=%d waiting forever", os.Getpid())
+	con.logf("testapp: grandchild pid=%d waiting forever", os.Getpid())
 	select {}
 }
 
@@ -598,9 +481,4 @@ func envOr(k, def string) string {
 		return v
 	}
 	return def
-}
-
-func logf(format string, a ...any) {
-	// One write per line so that lines are never torn by the runtime.
-	_, _ = os.Stderr.WriteString(fmt.Sprintf(format, a...) + "\n")
 }
