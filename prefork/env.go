@@ -16,6 +16,8 @@ type env struct {
 	spawn func(slot, gen int) (*worker, error)
 	// kill sends sig to pid, or to the process group -pid when pid < 0.
 	kill func(pid int, sig syscall.Signal) error
+	// stopSignal sends a worker's main process its stop signal (nil: kill).
+	stopSignal func(pid int, sig syscall.Signal) error
 	// notify sends one datagram to systemd (nil error when there is no
 	// systemd to tell).
 	notify func(lines ...string) error

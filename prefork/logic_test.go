@@ -126,3 +126,20 @@ func TestForwarderLines(t *testing.T) {
 		t.Errorf("lastLines() = %.80q", tail)
 	}
 }
+
+func TestSigMask(t *testing.T) {
+	status := "Name:\tnode\nSigBlk:\t0000000000000002\nSigCgt:\t0000000000000000\n"
+	m, ok := sigMask(status, "SigBlk:")
+	if !ok || m != 0x2 {
+		t.Fatalf("sigMask = %#x, %v", m, ok)
+	}
+	if m&(1<<(uint(syscall.SIGTERM)-1)) != 0 || m&(1<<(uint(syscall.SIGINT)-1)) == 0 {
+		t.Errorf("mask %#x: SIGINT should be blocked, SIGTERM not", m)
+	}
+	if _, ok := sigMask("Name:\tx\n", "SigBlk:"); ok {
+		t.Error("a status without SigBlk parsed")
+	}
+	if !blockedOnMainThread(1<<30, syscall.SIGTERM) {
+		t.Error("an unreadable status must count as blocked (the signal then goes to the process)")
+	}
+}

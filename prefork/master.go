@@ -89,20 +89,21 @@ func New(cfg Config, rt Runtime, stderr io.Writer) (*Master, error) {
 	}
 	look := newLooker(rt.Sockets, m.log.Logf)
 	e := env{
-		spawn:    m.spawn,
-		kill:     func(pid int, sig syscall.Signal) error { return unix.Kill(pid, sig) },
-		notify:   sd.send,
-		jitter:   func(n time.Duration) time.Duration { return time.Duration(rand.Int64N(int64(n) + 1)) },
-		log:      m.log,
-		observe:  look.observe,
-		freeze:   look.freeze,
-		busy:     look.busy,
-		thaw:     look.thaw,
-		alive:    observe.GroupAlive,
-		forget:   look.forget,
-		hold:     m.hold,
-		queued:   m.queued,
-		unlisten: m.unlisten,
+		spawn:      m.spawn,
+		kill:       func(pid int, sig syscall.Signal) error { return unix.Kill(pid, sig) },
+		stopSignal: stopSignal,
+		notify:     sd.send,
+		jitter:     func(n time.Duration) time.Duration { return time.Duration(rand.Int64N(int64(n) + 1)) },
+		log:        m.log,
+		observe:    look.observe,
+		freeze:     look.freeze,
+		busy:       look.busy,
+		thaw:       look.thaw,
+		alive:      observe.GroupAlive,
+		forget:     look.forget,
+		hold:       m.hold,
+		queued:     m.queued,
+		unlisten:   m.unlisten,
 	}
 	m.sup = newSupervisor(cfg, e, rt.Watchdog, rt.NotifySocket, time.Now())
 	return m, nil

@@ -59,7 +59,7 @@ func TestGracefulTimeoutEscalatesToSIGKILL(t *testing.T) {
 	if !contains(h.killsTo(h.cur(0), k), syscall.SIGKILL) {
 		t.Fatal("no SIGKILL at --graceful-timeout")
 	}
-	h.mustLog("still running 3s after it was asked to stop: SIGKILL")
+	h.mustLog("still running 3s after the stop signal: SIGKILL")
 }
 
 func TestSecondStopSignalStopsAtOnce(t *testing.T) {

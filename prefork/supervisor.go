@@ -391,7 +391,7 @@ func (s *supervisor) beginStopping(w *worker, now time.Time) {
 // children are the master's to stop.
 func (s *supervisor) stepStop(w *worker, now time.Time) {
 	if !now.Before(w.deadline) {
-		s.env.log.Logf(prioWarning, "%s still running %s after it was asked to stop: SIGKILL", w.id, s.cfg.GracefulTimeout)
+		s.env.log.Logf(prioWarning, "%s still running %s after the stop signal: SIGKILL", w.id, s.cfg.GracefulTimeout)
 		_ = s.env.kill(-w.pid(), unix.SIGKILL)
 		_ = s.env.kill(-w.pid(), unix.SIGCONT)
 		w.state = wDying
@@ -452,7 +452,11 @@ func (s *supervisor) stepStop(w *worker, now time.Time) {
 }
 
 func (s *supervisor) signalStop(w *worker, target int, now time.Time) {
-	_ = s.env.kill(target, s.cfg.StopSignal)
+	if target > 0 && s.env.stopSignal != nil {
+		_ = s.env.stopSignal(target, s.cfg.StopSignal)
+	} else {
+		_ = s.env.kill(target, s.cfg.StopSignal)
+	}
 	_ = s.env.kill(-w.pid(), unix.SIGCONT) // thaw it, and wake a SIGSTOPped app
 	w.signalled = true
 	w.looks = 0

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -55,8 +56,8 @@ func TestShimListenPIDAndWorkerEnv(t *testing.T) {
 		if v, ok := e["WATCHDOG_PID"]; ok {
 			t.Errorf("worker %d sees WATCHDOG_PID=%q without --worker-watchdog", pid, v)
 		}
-		if r.PPID != l.pid {
-			t.Errorf("worker %d: parent is %d, want the launcher %d", pid, r.PPID, l.pid)
+		if r.PPID != l.mainPid() {
+			t.Errorf("worker %d: parent is %d, want the launcher %d", pid, r.PPID, l.mainPid())
 		}
 		if r.PGID != pid {
 			t.Errorf("worker %d: process group %d, want its own (%d)", pid, r.PGID, pid)
@@ -121,11 +122,22 @@ func TestKilledWorkerIsReplaced(t *testing.T) {
 			fresh = p
 		}
 	}
-	// The replacement accepts.
-	waitUntil(t, 15*time.Second, fmt.Sprintf("replacement %d answers", fresh), func() bool {
-		_, body, err := l.get("/pid")
-		return err == nil && pidOf(body) == fresh
-	})
+	// The replacement accepts: with the others stopped, nobody else can
+	// answer. (Waiting for it to win a request by chance depends on the
+	// kernel's accept race, which favours the worker that is already
+	// running: a replacement won 2 of 60 sequential requests here.)
+	for _, p := range after {
+		if p != fresh {
+			_ = syscall.Kill(p, syscall.SIGSTOP)
+			defer syscall.Kill(p, syscall.SIGCONT)
+		}
+	}
+	if got := pidOf(l.mustGet("/pid")); got != fresh {
+		t.Fatalf("answered by %d with every worker but the replacement %d stopped", got, fresh)
+	}
+	for _, p := range after {
+		_ = syscall.Kill(p, syscall.SIGCONT)
+	}
 	if !l.running() {
 		t.Fatal("launcher exited")
 	}
@@ -235,13 +247,19 @@ func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 		err  error
 	}
 	res := make(chan result, 1)
+	release := filepath.Join(t.TempDir(), "release")
 	go func() {
-		// Sleeps only once its worker got SIGTERM: in flight during the stop.
-		code, body, err := l.get("/slow?ms=500&id=drain1&until=stop")
+		// In flight during the stop by construction: it ends only once the
+		// test saw the launcher begin to stop and releases it.
+		code, body, err := l.get("/slow?ms=500&id=drain1&until_file=" + release)
 		res <- result{code, body, err}
 	}()
 	l.waitStderr(0, `slow begin id=drain1\b`, 10*time.Second)
 	l.signal(syscall.SIGTERM)
+	l.notify.waitField(t, 0, "STOPPING=1", 30*time.Second)
+	if err := os.WriteFile(release, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	r := <-res
 	if r.err != nil || r.code != http.StatusOK || !strings.Contains(r.body, "slow done id=drain1") {
@@ -526,8 +544,8 @@ func TestInheritedSocketsFromSystemdSocketActivate(t *testing.T) {
 			t.Errorf("worker %d: LISTEN_FDS=%q LISTEN_FDNAMES=%q LISTEN_PID=%q, want 1, web, %d",
 				pid, r.Env["LISTEN_FDS"], r.Env["LISTEN_FDNAMES"], r.Env["LISTEN_PID"], pid)
 		}
-		if r.PPID != l.pid {
-			t.Errorf("worker %d: parent %d, want the launcher %d", pid, r.PPID, l.pid)
+		if r.PPID != l.mainPid() {
+			t.Errorf("worker %d: parent %d, want the launcher %d", pid, r.PPID, l.mainPid())
 		}
 		if ns := r.Env["NOTIFY_SOCKET"]; ns == n.path {
 			t.Errorf("worker %d inherited the launcher's NOTIFY_SOCKET", pid)
@@ -564,7 +582,7 @@ func TestNotifyMessagesInOrder(t *testing.T) {
 	const readyAfter = 700 * time.Millisecond
 	begin := time.Now()
 	l := start(t, spec{
-		Args:   []string{"-w", "2", "--ready-after", readyAfter.String()},
+		Args:   []string{"-w", "2", "--ready", "alive", "--ready-after", readyAfter.String()},
 		Notify: true,
 		Env:    []string{"TESTAPP_MODE=notify"},
 	})

@@ -62,7 +62,8 @@ type launcher struct {
 	t      *testing.T
 	id     string
 	cmd    *exec.Cmd
-	pid    int
+	pid    int          // the process the test started: the launcher, or its guardian
+	main   int          // the launcher proper, once mainPid found it
 	port   int          // the TCP port it serves on (spec.Port)
 	client *http.Client // one connection per request, spec.ClientTimeout
 	notify *notifyListener
@@ -342,12 +343,45 @@ func (l *launcher) waitTestappsServing(from, n int, timeout time.Duration) int {
 	return from
 }
 
+// mainPid is the launcher proper: pid itself when it runs under systemd
+// (or systemd-socket-activate), else the child of pid, its guardian, which
+// the operator started and which forwards its signals (prefork.Guard).
+func (l *launcher) mainPid() int {
+	l.t.Helper()
+	if l.main != 0 {
+		return l.main
+	}
+	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", l.pid))
+	if err != nil {
+		l.t.Fatalf("launcher %d: %v", l.pid, err)
+	}
+	for _, kv := range strings.Split(string(env), "\x00") {
+		for _, k := range []string{"NOTIFY_SOCKET=", "LISTEN_FDS=", "INVOCATION_ID="} {
+			if strings.HasPrefix(kv, k) {
+				l.main = l.pid
+				return l.main
+			}
+		}
+	}
+	waitUntil(l.t, 30*time.Second, "the guardian started the launcher", func() bool {
+		for _, p := range markerProcs(l.id) {
+			if st, err := readStat(p.pid); err == nil && st.ppid == l.pid && strings.Contains(p.cmdline, " run ") {
+				l.main = p.pid
+				return true
+			}
+		}
+		return false
+	})
+	return l.main
+}
+
 // workerPids returns the launcher's live children that carry the marker
 // (the exec'd workers; grandchildren are not included).
 func (l *launcher) workerPids() []int {
 	var pids []int
+	main := l.mainPid()
 	for _, p := range markerProcs(l.id) {
-		if st, err := readStat(p.pid); err == nil && st.ppid == l.pid && st.state != 'Z' {
+		if st, err := readStat(p.pid); err == nil && st.ppid == main && st.state != 'Z' {
 			pids = append(pids, p.pid)
 		}
 	}

@@ -201,7 +201,7 @@ func TestNoLeaksAcross50Reloads(t *testing.T) {
 		t.Fatalf("reload-wait: exit status %d: %s", code, out)
 	}
 	l.waitWorkers(2, 15*time.Second)
-	before, err := openFDs(l.pid)
+	before, err := openFDs(l.mainPid())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestNoLeaksAcross50Reloads(t *testing.T) {
 	l.waitWorkers(2, 15*time.Second)
 	var after map[int]string
 	ok := pollUntil(30*time.Second, func() bool {
-		after, err = openFDs(l.pid)
+		after, err = openFDs(l.mainPid())
 		return err == nil && len(after) <= len(before)
 	})
 	if !ok {
@@ -225,8 +225,8 @@ func TestNoLeaksAcross50Reloads(t *testing.T) {
 		}
 		t.Errorf("launcher fds grew from %d to %d across 50 reloads; new: %v", len(before), len(after), extra)
 	}
-	if !pollUntil(30*time.Second, func() bool { return zombieChildren(l.pid) == 0 }) {
-		t.Errorf("launcher has %d zombie children after 50 reloads", zombieChildren(l.pid))
+	if !pollUntil(30*time.Second, func() bool { return zombieChildren(l.mainPid()) == 0 }) {
+		t.Errorf("launcher has %d zombie children after 50 reloads", zombieChildren(l.mainPid()))
 	}
 	var r report.Env
 	if err := l.getJSON("/env", &r); err != nil {

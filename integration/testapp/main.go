@@ -21,7 +21,8 @@
 // It refuses to start (exit 10, one loud line) when LISTEN_PID or WATCHDOG_PID
 // names another process: that proves the launcher's exec shim did its job.
 //
-// Endpoints: /pid, /slow?ms=N&id=X (with until=stop: sleep only once the stop
+// Endpoints: /pid, /slow?ms=N&id=X (with until_file=PATH: sleep only once
+// PATH exists; with until=stop: sleep only once the stop
 // signal came), /env, /fds, /print?n=N&len=L&stream=stderr, /notify?state=S,
 // /hang, /exit?code=N.
 //
@@ -336,6 +337,16 @@ func (a *app) routes() http.Handler {
 		a.con.logf("testapp: w=%s pid=%d slow begin id=%s ms=%d", a.worker, os.Getpid(), id, ms)
 		if r.URL.Query().Get("until") == "stop" {
 			<-a.stopping // in flight when the stop signal comes, by construction
+		}
+		if f := r.URL.Query().Get("until_file"); f != "" {
+			// In flight until the test says so (by creating f), whatever
+			// the launcher and the app do meanwhile.
+			for {
+				if _, err := os.Stat(f); err == nil {
+					break
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
 		}
 		time.Sleep(time.Duration(ms) * time.Millisecond)
 		fmt.Fprintf(w, "slow done id=%s pid=%d\n", id, os.Getpid())
