@@ -20,6 +20,8 @@ const freshConn = time.Second
 //   - unread bytes in the receive queue: a request not read yet;
 //   - nothing ever received and connected less than a second ago: a request
 //     not arrived yet (older, with nothing from the client, is idle);
+//   - nothing ever written (acknowledged or queued): its first request is
+//     not answered, whatever the timestamps say;
 //   - data received more recently than data was last sent: a request read
 //     and not answered; received in the same jiffy as last sent (4 ms at
 //     HZ=250), which is ambiguous, for a second: a server that answers
@@ -57,6 +59,14 @@ func InProgress(prev map[uint64]SockInfo, c Conn) (busy bool, why string) {
 			return true, fmt.Sprintf("connected %v ago, request not arrived yet", s.LastRecv)
 		}
 		return false, fmt.Sprintf("idle: connected %v ago, nothing received", s.LastRecv)
+	}
+	if s.BytesAcked+uint64(s.OutQueue) == 0 {
+		// Nothing ever written: its first request is unanswered, however
+		// long ago it came. (The timestamps cannot tell: a client that
+		// sends at once lands its request in the jiffy the connection was
+		// set up in, which is also the "last sent" time of a connection
+		// that never sent, so the two tie for good.)
+		return true, fmt.Sprintf("request read %v ago, no answer written yet", s.LastRecv)
 	}
 	if s.LastRecv < s.LastSend || (s.LastRecv == s.LastSend && s.LastRecv < freshConn) {
 		return true, fmt.Sprintf("request read, not answered (last received %v ago, last sent %v ago)", s.LastRecv, s.LastSend)

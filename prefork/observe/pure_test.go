@@ -161,6 +161,11 @@ func TestInProgressRules(t *testing.T) {
 		{"same jiffy, young", prevOf(idle), with(func(s *SockInfo) { s.LastRecv, s.LastSend = 200*ms, 200*ms }), true, "request read, not answered"},
 		{"same jiffy, a second old, unmoved", prevOf(with(func(s *SockInfo) { s.LastRecv, s.LastSend = 1000*ms, 1000*ms })),
 			with(func(s *SockInfo) { s.LastRecv, s.LastSend = 1200*ms, 1200*ms }), false, "idle keep-alive"},
+		// A client that sends at once: its request lands in the jiffy of
+		// the handshake, the "last sent" time of a connection that never
+		// sent, so the two tie for good; a 2 s request was cut before.
+		{"fresh, request read, nothing written, a second old", prevOf(with(func(s *SockInfo) { s.BytesAcked, s.LastRecv, s.LastSend = 0, 1900*ms, 1900*ms })),
+			with(func(s *SockInfo) { s.BytesAcked, s.LastRecv, s.LastSend = 0, 2000*ms, 2000*ms }), true, "no answer written yet"},
 		{"not sent yet", prevOf(idle), with(func(s *SockInfo) { s.NotSent = 1 }), true, "1 response bytes not sent"},
 		{"received since", prevOf(idle), with(func(s *SockInfo) { s.BytesReceived = 101 }), true, "received 1 bytes since"},
 		{"acked since", prevOf(idle), with(func(s *SockInfo) { s.BytesAcked = 600 }), true, "sent data since"},
