@@ -9,8 +9,16 @@ WORKERS   ?= 4
 
 all: build
 
+# `sdlaunch --version` says what was built: the version and commit from git
+# (packaging/version.sh), as `make deb` stamps them. urfave_cli_no_docs
+# leaves out urfave/cli's doc generators: the man page and completions are
+# sdlaunch's own (sdlaunch __manpage ...).
+VERSION ?= $(shell packaging/version.sh)
+COMMIT  ?= $(shell packaging/version.sh --commit)
+GOTAGS  := urfave_cli_no_docs
+
 build:
-	$(GO) build -o $(SDLAUNCH) ./cmd/sdlaunch
+	$(GO) build -tags $(GOTAGS) -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o $(SDLAUNCH) ./cmd/sdlaunch
 
 $(BIN)/demo: $(wildcard contrib/examples/go/*.go)
 	$(GO) build -o $@ ./contrib/examples/go
@@ -50,7 +58,7 @@ deps:
 
 # The Debian package dist/sdlaunch_<version>_<arch>.deb (packaging/build-deb.sh).
 deb:
-	GO=$(GO) packaging/build-deb.sh dist
+	GO=$(GO) VERSION=$(VERSION) packaging/build-deb.sh dist
 
 clean:
 	rm -rf $(BIN) dist

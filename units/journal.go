@@ -1,17 +1,13 @@
 package units
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os/exec"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // Reading the journal execs journalctl: go-systemd's sdjournal needs cgo and
@@ -80,7 +76,11 @@ func JournalArgs(opts LogOptions) ([]string, error) {
 	return args, nil
 }
 
-// Logs runs journalctl for opts with its output going to stdout/stderr.
+// Logs runs journalctl for opts and prints its entries as journalctl's
+// short output does, except that a worker's line shows the worker's pid and
+// slot: "app.py[4242]: [w2] message". (journalctl itself can only show the
+// launcher's pid there: see journalEntry.format.) "-- No entries --" when
+// there are none, as journalctl says.
 func Logs(ctx context.Context, opts LogOptions, stdout, stderr io.Writer) error {
 	args, err := JournalArgs(opts)
 	if err != nil {
@@ -90,105 +90,29 @@ func Logs(ctx context.Context, opts LogOptions, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("journalctl not found: %w", err)
 	}
+	args = append([]string{"--output=json"}, args...)
 	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	if err := cmd.Run(); err != nil {
+	cmd.Stderr = stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return fmt.Errorf("journalctl: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("journalctl: %w", err)
+	}
+	n, copyErr := copyEntries(out, stdout)
+	if copyErr != nil {
+		_ = cmd.Process.Kill()
+	}
+	err = cmd.Wait()
+	switch {
+	case copyErr != nil:
+		return fmt.Errorf("journalctl %s: %w", strings.Join(args, " "), copyErr)
+	case err != nil:
 		return fmt.Errorf("journalctl %s: %w", strings.Join(args, " "), err)
+	case n == 0 && !opts.Follow:
+		_, err = io.WriteString(stdout, "-- No entries --\n")
+		return err
 	}
 	return nil
-}
-
-// JournalTail returns the last n lines of the unit's journal since a moment
-// (the start of a failed job), oldest first. journald receives service
-// output asynchronously, so an answer of less than two entries is retried
-// for up to a second.
-//
-// journalctl --since with --lines prints the *first* n entries after the
-// moment, which cuts off the verdict at the end of a long job; --reverse
-// makes it take the last n, which are put back in order here.
-func JournalTail(ctx context.Context, unit string, user bool, since time.Time, n int) string {
-	args := []string{"--no-pager", "--output=json", "--reverse", "--lines=" + strconv.Itoa(n),
-		fmt.Sprintf("--since=@%d.%06d", since.Unix(), since.Nanosecond()/1000)}
-	if user {
-		args = append(args, "--user", "--user-unit="+unit)
-	} else {
-		args = append(args, "--unit="+unit)
-	}
-	deadline := time.Now().Add(time.Second)
-	for {
-		cmd := exec.CommandContext(ctx, "journalctl", args...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			return fmt.Sprintf("(journalctl %s: %v) %s", strings.Join(args, " "), err, bytes.TrimSpace(stderr.Bytes()))
-		}
-		lines := tailLines(out)
-		if len(lines) > 1 || time.Now().After(deadline) || ctx.Err() != nil {
-			if len(lines) == 0 {
-				return "-- No entries --"
-			}
-			return strings.Join(lines, "\n")
-		}
-		select {
-		case <-ctx.Done():
-			return strings.Join(lines, "\n")
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-// tailLines turns journalctl --output=json --reverse output into
-// "Jan 02 15:04:05.000000 ident[pid]: message" lines, oldest first.
-func tailLines(jsonOut []byte) []string {
-	var lines []string
-	for _, raw := range bytes.Split(jsonOut, []byte("\n")) {
-		if len(bytes.TrimSpace(raw)) == 0 {
-			continue
-		}
-		var e map[string]any
-		if err := json.Unmarshal(raw, &e); err != nil {
-			lines = append(lines, string(raw))
-			continue
-		}
-		field := func(keys ...string) string {
-			for _, k := range keys {
-				if v := journalField(e[k]); v != "" {
-					return v
-				}
-			}
-			return ""
-		}
-		ts := ""
-		if us, err := strconv.ParseInt(field("__REALTIME_TIMESTAMP"), 10, 64); err == nil {
-			ts = time.UnixMicro(us).Format("Jan 02 15:04:05.000000") + " "
-		}
-		ident := field("SYSLOG_IDENTIFIER", "_COMM")
-		if pid := field("SYSLOG_PID", "_PID"); pid != "" {
-			ident += "[" + pid + "]"
-		}
-		lines = append(lines, ts+ident+": "+field("MESSAGE"))
-	}
-	slices.Reverse(lines)
-	return lines
-}
-
-// journalField renders a journal JSON field value: a string, or an array of
-// byte values (journalctl's encoding of non-printable text).
-func journalField(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case []any:
-		b := make([]byte, 0, len(x))
-		for _, c := range x {
-			f, ok := c.(float64)
-			if !ok {
-				return ""
-			}
-			b = append(b, byte(f))
-		}
-		return string(b)
-	}
-	return ""
 }

@@ -11,21 +11,6 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// Exit statuses: a contract with the generated units (RestartPreventExitStatus=2 69)
-// and with deployment tooling.
-const (
-	exitOK         = 0
-	exitUnexpected = 1
-	exitUsage      = 2
-	exitNoBoot     = 69
-)
-
-const exitStatusHelp = `EXIT STATUS:
-   0   clean stop (or the command succeeded)
-   1   unexpected error
-   2   bad usage or configuration (one line names the bad value); nothing was changed
-   69  workers could not boot (EX_UNAVAILABLE); systemd must not restart the service`
-
 func main() {
 	// The exec shim runs between fork and the app's execve: keep it off the CLI
 	// path so it stays tiny and fast.
@@ -63,19 +48,21 @@ func newApp() *cli.App {
 		Usage:                  "let systemd own your app's sockets; pre-fork and supervise its workers",
 		HideHelpCommand:        true,
 		UseShortOptionHandling: true,
-		CustomAppHelpTemplate:  cli.AppHelpTemplate + "\n" + exitStatusHelp + "\n",
+		Version:                buildVersion(),
 		OnUsageError:           onUsageError,
 		Commands: append([]*cli.Command{
 			runCommand(),
 			reloadWaitCommand(),
 		}, unitCommands()...),
 	}
+	app.Commands = append(app.Commands, versionCommand())
+	app.CustomAppHelpTemplate = cli.AppHelpTemplate + "\n" + helpExitStatuses("")
 	for _, c := range app.Commands {
 		if c.OnUsageError == nil {
 			c.OnUsageError = onUsageError
 		}
 		if c.CustomHelpTemplate == "" {
-			c.CustomHelpTemplate = cli.CommandHelpTemplate + "\n" + exitStatusHelp + "\n"
+			c.CustomHelpTemplate = cli.CommandHelpTemplate + "\n" + helpExitStatuses(c.Name)
 		}
 	}
 	return app

@@ -1,44 +1,50 @@
 package main
 
 // Files the Debian package ships that are generated from the CLI itself, so
-// they can never drift from it: the man page and the bash completion
-// (packaging/build-deb.sh runs `sdlaunch __manpage` and
-// `sdlaunch __bash-completion`). Like the exec shim, these argv[1] words are
-// handled before the CLI: they appear in no help, completion or man page.
+// they can never drift from it: the man page and the bash, zsh and fish
+// completions (packaging/build-deb.sh runs `sdlaunch __manpage` and the
+// others). Like the exec shim, these argv[1] words are handled before the
+// CLI: they appear in no help, completion or man page.
 
 import (
 	"fmt"
 	"io"
 	"regexp"
-	"slices"
-	"strconv"
 	"strings"
-
-	"github.com/urfave/cli/v2"
 )
 
 const (
 	manpageArg        = "__manpage"
 	bashCompletionArg = "__bash-completion"
+	zshCompletionArg  = "__zsh-completion"
+	fishCompletionArg = "__fish-completion"
 )
 
-// generated handles `sdlaunch __manpage` and `sdlaunch __bash-completion`
-// (used by packaging/build-deb.sh); they are kept off the CLI so they appear
-// in no help, completion or man page. It reports whether args named one.
+// generators maps each packaging word to what it prints.
+func generators() map[string]func(appDoc) (string, error) {
+	return map[string]func(appDoc) (string, error){
+		manpageArg:        manPage,
+		bashCompletionArg: bashCompletion,
+		zshCompletionArg:  zshCompletion,
+		fishCompletionArg: fishCompletion,
+	}
+}
+
+// generated handles the packaging words (used by packaging/build-deb.sh);
+// it reports whether args named one, and the exit status.
 func generated(args []string, stdout, stderr io.Writer) (bool, int) {
 	if len(args) != 2 {
 		return false, 0
 	}
-	var gen func(*cli.App) (string, error)
-	switch args[1] {
-	case manpageArg:
-		gen = manPage
-	case bashCompletionArg:
-		gen = bashCompletion
-	default:
+	gen, ok := generators()[args[1]]
+	if !ok {
 		return false, 0
 	}
-	out, err := gen(newApp())
+	doc, err := describeApp(newApp())
+	var out string
+	if err == nil {
+		out, err = gen(doc)
+	}
 	if err == nil {
 		_, err = io.WriteString(stdout, out)
 	}
@@ -54,73 +60,136 @@ of any language on them. **sdlaunch install** turns "this app, on this port,
 with N workers" into a hardened .socket and .service pair and waits until the
 app is ready; **sdlaunch run** is the service's main process: it passes the
 sockets to N workers, supervises them, and rolls new generations in on reload,
-rolling back when the new code cannot boot.`
+rolling back when the new code cannot boot.
+
+Options come before a command's arguments. A DURATION is written as Go
+writes it: 300ms, 1.5s, 2m, 1h30m.`
 
 const manSeeAlso = `systemctl(1), journalctl(1), systemd.socket(5), systemd.service(5),
 systemd.exec(5), sd_listen_fds(3), sd_notify(3)`
 
-// manPage renders app as man page sdlaunch(1): urfave/cli's ToMan, with each
-// command's synopsis and description (which ToMan leaves out), then EXIT
-// STATUS from the same text as --help, and SEE ALSO.
-func manPage(app *cli.App) (string, error) {
-	app.Setup()
-	app.Description = manDescription
-	for _, c := range app.Commands {
-		usage := fmt.Sprintf("**%s %s** [command options] %s\n\n%s", app.Name, c.Name, c.ArgsUsage, c.Usage)
-		if c.Description != "" {
-			usage += "\n\n" + c.Description
-		}
-		c.Usage = usage
-	}
-	man, err := app.ToManWithSection(1)
-	if err != nil {
-		return "", err
-	}
-	// md2man leaves "-" as a hyphen, which groff may print as U+2010 (not
-	// copy-pasteable into a shell); "=\"\"" is urfave/cli's value placeholder.
-	man = strings.NewReplacer(`\-`, `\-`, "-", `\-`, `\fP="": `, ` \fIvalue\fP: `).Replace(man)
-	// No hyphenation (LISTEN_FDS is not a word) nor justification, after .TH
-	// which resets both; .EE turns hyphenation back on to \n[HY].
-	man = strings.Replace(man, "\n.TH "+app.Name+" 1\n", "\n.TH "+app.Name+" 1\n.nr HY 0\n.nh\n.ad l\n", 1)
-	// Commands are subsections of COMMANDS, not sections of their own.
-	for _, c := range app.Commands {
-		man = strings.Replace(man, "\n.SH "+roffEscape(c.Name)+"\n", "\n.SS "+roffEscape(c.Name)+"\n", 1)
-	}
+// manPage renders the CLI as man page sdlaunch(1): a SYNOPSIS line per
+// command, the global options, each command with its synopsis, usage,
+// description and options (every value named by its placeholder), EXIT
+// STATUS per command (from exitStatuses, like --help), SEE ALSO.
+func manPage(doc appDoc) (string, error) {
 	var b strings.Builder
-	b.WriteString(strings.TrimRight(man, "\n"))
-	b.WriteString("\n.SH \"EXIT STATUS\"\n")
-	statuses := exitStatuses(exitStatusHelp)
-	for _, s := range exitStatuses(statusExitHelp) {
-		if s.code == exitNotActive {
-			statuses = append(statuses, exitStatus{s.code, "sdlaunch status: " + s.meaning})
+	name := doc.name
+	// No hyphenation (LISTEN_FDS is not a word) nor justification.
+	fmt.Fprintf(&b, ".TH %s 1 \"\" \"%s\" \"User Commands\"\n.nh\n.ad l\n", strings.ToUpper(name), name)
+	fmt.Fprintf(&b, ".SH NAME\n%s \\- %s\n", name, roffEscape(doc.usage))
+
+	b.WriteString(".SH SYNOPSIS\n")
+	global := []string{}
+	for _, f := range doc.flags {
+		global = append(global, "["+roffFlagNames(f)+"]")
+	}
+	fmt.Fprintf(&b, "\\fB%s\\fR %s\n", name, strings.Join(global, " "))
+	for _, c := range doc.commands {
+		b.WriteString(".br\n" + manSynopsis(name, c) + "\n")
+	}
+
+	b.WriteString(".SH DESCRIPTION\n" + roffText(manDescription) + "\n")
+
+	b.WriteString(".SH OPTIONS\n")
+	for _, f := range doc.flags {
+		b.WriteString(manFlag(f))
+	}
+
+	b.WriteString(".SH COMMANDS\n")
+	for _, c := range doc.commands {
+		fmt.Fprintf(&b, ".SS %s\n%s\n.PP\n%s\n", roffEscape(c.name), manSynopsis(name, c), roffEscape(c.usage))
+		if c.description != "" {
+			b.WriteString(".PP\n" + roffText(c.description) + "\n")
+		}
+		for _, f := range c.flags {
+			b.WriteString(manFlag(f))
 		}
 	}
-	slices.SortStableFunc(statuses, func(a, b exitStatus) int { return a.code - b.code })
-	for _, s := range statuses {
-		fmt.Fprintf(&b, ".TP\n.B %d\n%s\n", s.code, roffEscape(s.meaning))
+
+	b.WriteString(".SH \"EXIT STATUS\"\n")
+	for _, c := range doc.commands {
+		statuses, ok := statusesOf(c.name)
+		if !ok {
+			return "", fmt.Errorf("man page: no exit statuses for %s (add it to exitStatuses)", c.name)
+		}
+		fmt.Fprintf(&b, ".SS \"%s %s\"\n", name, roffEscape(c.name))
+		for _, s := range statuses {
+			fmt.Fprintf(&b, ".TP\n.B %d\n%s\n", s.code, roffEscape(s.meaning))
+		}
 	}
 	b.WriteString(".SH \"SEE ALSO\"\n" + roffEscape(manSeeAlso) + "\n")
 	return b.String(), nil
 }
 
-type exitStatus struct {
-	code    int
-	meaning string
-}
+var argWordRe = regexp.MustCompile(`--|[A-Z][A-Z0-9_]*|[^A-Z-]+|-`)
 
-// exitStatuses parses the "   N   meaning" lines of an EXIT STATUS help text.
-func exitStatuses(help string) []exitStatus {
-	var out []exitStatus
-	for _, m := range regexp.MustCompile(`(?m)^\s+(\d+)\s+(.+)$`).FindAllStringSubmatch(help, -1) {
-		code, _ := strconv.Atoi(m[1])
-		out = append(out, exitStatus{code, m[2]})
+// manSynopsis is "sdlaunch CMD [options] ARGS" with the command and "--"
+// in bold and the argument words in italics.
+func manSynopsis(app string, c commandDoc) string {
+	s := fmt.Sprintf("\\fB%s %s\\fR", app, roffEscape(c.name))
+	if len(c.flags) > 1 || (len(c.flags) == 1 && c.flags[0].names[0] != "help") {
+		s += " [\\fIoptions\\fR]"
 	}
-	return out
+	if c.argsUsage == "" {
+		return s
+	}
+	var args strings.Builder
+	for _, w := range argWordRe.FindAllString(c.argsUsage, -1) {
+		switch {
+		case w == "--":
+			args.WriteString(`\fB\-\-\fR`)
+		case w[0] >= 'A' && w[0] <= 'Z':
+			args.WriteString(`\fI` + w + `\fR`)
+		default: // mid-line: no line-start escape
+			args.WriteString(roffInline(w))
+		}
+	}
+	return s + " " + args.String()
 }
 
-// roffEscape makes plain text safe as roff input lines.
+// roffFlagNames is "\fB--listen\fR, \fB-l\fR \fIADDR\fR".
+func roffFlagNames(f flagDoc) string {
+	var names []string
+	for _, n := range f.dashed() {
+		names = append(names, `\fB`+roffEscape(n)+`\fR`)
+	}
+	s := strings.Join(names, ", ")
+	if f.value != "" {
+		s += ` \fI` + roffEscape(f.value) + `\fR`
+	}
+	return s
+}
+
+func manFlag(f flagDoc) string {
+	text := f.usage
+	if f.defaultText != "" {
+		text += " (default: " + f.defaultText + ")"
+	}
+	if f.repeatable && !strings.Contains(text, "repeatable") {
+		text += " (repeatable)"
+	}
+	return ".TP\n" + roffFlagNames(f) + "\n" + roffEscape(text) + "\n"
+}
+
+// roffText renders paragraphs (blank-line separated, **bold** marked) as
+// roff, keeping the line breaks of the source.
+func roffText(s string) string {
+	paras := strings.Split(s, "\n\n")
+	for i, p := range paras {
+		p = roffEscape(p)
+		p = regexp.MustCompile(`\*\*([^*]+)\*\*`).ReplaceAllString(p, `\fB$1\fR`)
+		paras[i] = p
+	}
+	return strings.Join(paras, "\n.PP\n")
+}
+
+// roffEscape makes plain text safe as roff input lines: a backslash is
+// \e, every "-" is \- (groff may print a bare one as U+2010, which a shell
+// does not take as a minus), and a line that starts with "." or "'" is not
+// read as a request.
 func roffEscape(s string) string {
-	s = strings.NewReplacer(`\`, `\e`, "-", `\-`).Replace(s)
+	s = roffInline(s)
 	lines := strings.Split(s, "\n")
 	for i, l := range lines {
 		if strings.HasPrefix(l, ".") || strings.HasPrefix(l, "'") {
@@ -130,68 +199,7 @@ func roffEscape(s string) string {
 	return strings.Join(lines, "\n")
 }
 
-// bashCompletion renders a bash completion script for app: command names
-// first, then each command's options; anything else (NAME, option values,
-// the app's command line after --) falls back to file names.
-func bashCompletion(app *cli.App) (string, error) {
-	var names []string
-	var cases strings.Builder
-	for _, c := range app.Commands {
-		if c.Hidden {
-			continue
-		}
-		if !shellWord(c.Name) {
-			return "", fmt.Errorf("bash completion: command name %q", c.Name)
-		}
-		names = append(names, c.Name)
-		opts := []string{"--help", "-h"}
-		for _, f := range c.VisibleFlags() {
-			for _, n := range f.Names() {
-				if !shellWord(n) {
-					return "", fmt.Errorf("bash completion: option name %q", n)
-				}
-				if len(n) == 1 {
-					opts = append(opts, "-"+n)
-				} else {
-					opts = append(opts, "--"+n)
-				}
-			}
-		}
-		fmt.Fprintf(&cases, "\t\t%s) opts='%s' ;;\n", c.Name, strings.Join(opts, " "))
-	}
-	return fmt.Sprintf(bashCompletionTemplate, strings.Join(names, " "), cases.String()), nil
+// roffInline escapes text that does not start a line.
+func roffInline(s string) string {
+	return strings.NewReplacer(`\`, `\e`, "-", `\-`).Replace(s)
 }
-
-// shellWord reports whether s needs no quoting in a case pattern or in
-// single quotes.
-func shellWord(s string) bool {
-	return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`).MatchString(s)
-}
-
-const bashCompletionTemplate = `# bash completion for sdlaunch                             -*- shell-script -*-
-# Generated by "sdlaunch __bash-completion": the commands, then each command's
-# options; NAME, option values and the app's command line after -- complete
-# as file names.
-
-_sdlaunch() {
-	local cur=${COMP_WORDS[COMP_CWORD]} cmd='' opts i
-	for ((i = 1; i < COMP_CWORD; i++)); do
-		case ${COMP_WORDS[i]} in
-		--) [[ -n $cmd ]] && return 0 ;;
-		-*) ;;
-		*) [[ -n $cmd ]] || cmd=${COMP_WORDS[i]} ;;
-		esac
-	done
-	if [[ -z $cmd ]]; then
-		opts='%s'
-		[[ $cur == -* ]] && opts='--help -h'
-	else
-		[[ $cur == -* ]] || return 0
-		case $cmd in
-%s		*) return 0 ;;
-		esac
-	fi
-	mapfile -t COMPREPLY < <(compgen -W "$opts" -- "$cur")
-}
-complete -o default -F _sdlaunch sdlaunch
-`

@@ -204,7 +204,7 @@ func reloadWaitCommand() *cli.Command {
 launcher rolled back to the old workers (which keep serving).
 In a unit: ExecReload=/usr/bin/sdlaunch reload-wait $MAINPID`,
 		Flags: []cli.Flag{
-			&cli.DurationFlag{Name: "timeout", Usage: "give up waiting after this long (0: wait for the verdict)"},
+			&cli.DurationFlag{Name: "timeout", Usage: "give up waiting after `DURATION` (0: wait for the verdict)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {

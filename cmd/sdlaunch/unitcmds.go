@@ -58,9 +58,8 @@ restarted. On failure, prints the unit's last journal lines and exits 1.`,
 			Description: `Exits 0 when the service is active (or reloading) and 3 when it is not
 (inactive, activating, deactivating or failed), like systemctl status, so
 scripts can test the exit status.`,
-			CustomHelpTemplate: cli.CommandHelpTemplate + "\n" + statusExitHelp + "\n",
-			Flags:              []cli.Flag{userFlag},
-			Action:             statusAction,
+			Flags:  []cli.Flag{userFlag},
+			Action: statusAction,
 		},
 		{
 			Name:      "logs",
@@ -156,16 +155,6 @@ func onApp(c *cli.Context, op func(context.Context, *units.Manager, string) erro
 	defer m.Close()
 	return op(ctx, m, name)
 }
-
-// exitNotActive is what `systemctl status` exits with for a unit that is
-// not active (LSB: "program is not running").
-const exitNotActive = 3
-
-const statusExitHelp = `EXIT STATUS:
-   0   the service is active (or reloading)
-   1   unexpected error, or NAME is not installed
-   2   bad usage
-   3   the service is not active (inactive, activating, deactivating, failed), as with systemctl status`
 
 func statusAction(c *cli.Context) error {
 	name, err := nameArg(c)

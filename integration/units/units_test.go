@@ -313,7 +313,10 @@ func TestUnitsInContainer(t *testing.T) {
 
 	t.Run("FailedStartExitsNonZeroWithJournal", func(t *testing.T) {
 		port := freePort(t, 40001, 50000)
-		args := append([]string{sdl, "install", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "-w", "1", "--boot-retries=1"}, fast...)
+		// --ready notify: an app that never sends READY=1 cannot be taken for
+		// ready, however slowly python3 starts on a busy machine (with
+		// --ready-after=200ms it was, and the install succeeded).
+		args := []string{sdl, "install", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "-w", "1", "--boot-retries=1", "--ready", "notify", "--graceful-timeout=5s"}
 		start := time.Now()
 		out, errOut, code := b.run(append(args, "failapp", "--", "/usr/bin/python3", "-c", "import sys; print('failapp cannot start'); sys.exit(1)")...)
 		t.Logf("failed install took %s", time.Since(start).Round(time.Millisecond))

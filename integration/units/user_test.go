@@ -230,7 +230,7 @@ func TestUserManagerInContainer(t *testing.T) {
 
 	t.Run("FailedStartShowsUserJournal", func(t *testing.T) {
 		p := freePort(t, 60001, 65000)
-		args := []string{sdl, "install", "--user", "--listen", fmt.Sprintf("127.0.0.1:%d", p), "-w", "1", "--boot-retries=1", "--ready-after=200ms",
+		args := []string{sdl, "install", "--user", "--listen", fmt.Sprintf("127.0.0.1:%d", p), "-w", "1", "--boot-retries=1", "--ready", "notify", // never ready, however slow python3 starts
 			"failapp", "--", "/usr/bin/python3", "-c", "import sys; print('failapp cannot start'); sys.exit(1)"}
 		out, errOut, code := ub.runUser(args...)
 		if code != 1 {

@@ -9,6 +9,7 @@
 #   --slow-boot S      take S seconds to boot, sending EXTEND_TIMEOUT_USEC=3s
 #                      and a STATUS= every second
 #   --boot-delay S     wait S seconds before READY=1
+#   --access-log       print a line for every request served
 # and, read from the working directory at boot:
 #   wedge              while this file exists, hang before READY=1
 #
@@ -56,7 +57,7 @@ def log_demo():
         sys.stderr.flush()
 
 
-def serve(listener):
+def serve(listener, access_log=False):
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     listener.setblocking(False)
@@ -82,6 +83,8 @@ def serve(listener):
                     data += chunk
                 if data:
                     conn.sendall(resp)
+                    if access_log:
+                        print("lifeapp worker %s: GET / 200" % WORKER, flush=True)
             except OSError as e:
                 print("lifeapp worker %s: %s" % (WORKER, e), flush=True)
     print("lifeapp worker %s pid %d: SIGTERM, stopped" % (WORKER, PID), flush=True)
@@ -91,8 +94,8 @@ def main(argv):
     opts = {}
     i = 0
     while i < len(argv):
-        if argv[i] == "--log-demo":
-            opts["log-demo"] = True
+        if argv[i] in ("--log-demo", "--access-log"):
+            opts[argv[i].lstrip("-")] = True
             i += 1
         else:
             opts[argv[i].lstrip("-")] = argv[i + 1]
@@ -114,7 +117,7 @@ def main(argv):
     listener = socket.socket(fileno=3)
     print("lifeapp worker %s generation %s pid %d ready" % (WORKER, GENERATION, PID), flush=True)
     notify("READY=1\nSTATUS=serving")
-    serve(listener)
+    serve(listener, opts.get("access-log", False))
 
 
 if __name__ == "__main__":
