@@ -155,3 +155,37 @@ func TestJournalEvents(t *testing.T) {
 		}
 	}
 }
+
+// The charts draw from any mix of scenarios, including ones with no answer
+// for a while, and write PNGs.
+func TestCharts(t *testing.T) {
+	var s []load.Sample
+	for i := range 2000 {
+		lat, class := 2+i%7, ""
+		if i > 800 && i < 900 {
+			class = "refused"
+		}
+		if i >= 900 && i < 1000 {
+			continue // no request answered here
+		}
+		s = append(s, sample(i*5, lat, class))
+	}
+	ms := []measurement{
+		{setup: "baseline (no supervisor)", loop: "closed", series: binSamples(s, chartBins)},
+		{setup: "x", op: "restart", loop: "closed", ops: []opSpan{{4 * time.Second, 5 * time.Second}}, series: binSamples(s, chartBins)},
+		{setup: "x", op: "restart", loop: "open", ops: []opSpan{{4 * time.Second, 5 * time.Second}}, series: binSamples(s, chartBins)},
+	}
+	ms[1].load.Failed, ms[1].load.MaxLatency = 100, 50*time.Millisecond
+	dir := t.TempDir()
+	if err := writeCharts(&results{ms: ms}, dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"latency-closed.png", "latency-open.png", "failed-per-op.png"} {
+		if st, err := os.Stat(dir + "/" + f); err != nil || st.Size() < 1000 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	if out := os.Getenv("BENCH_CHART_DIR"); out != "" {
+		_ = writeCharts(&results{ms: ms}, out)
+	}
+}

@@ -15,12 +15,12 @@ import (
 )
 
 var (
-	colWorst  = color.RGBA{R: 200, G: 60, B: 30, A: 255}
-	colMedian = color.RGBA{R: 40, G: 90, B: 180, A: 255}
-	colOp     = color.RGBA{R: 250, G: 210, B: 80, A: 110}
-	colFail   = color.RGBA{R: 220, A: 255}
-	colClosed = color.RGBA{R: 90, G: 120, B: 200, A: 255}
-	colOpen   = color.RGBA{R: 230, G: 140, B: 40, A: 255}
+	colWorst  = color.NRGBA{R: 200, G: 60, B: 30, A: 255}
+	colMedian = color.NRGBA{R: 40, G: 90, B: 180, A: 255}
+	colOp     = color.NRGBA{R: 250, G: 200, B: 60, A: 90}
+	colFail   = color.NRGBA{R: 220, A: 255}
+	colClosed = color.NRGBA{R: 90, G: 120, B: 200, A: 255}
+	colOpen   = color.NRGBA{R: 230, G: 140, B: 40, A: 255}
 )
 
 // writeCharts draws latency-<loop>.png (latency over time, one panel per
@@ -77,31 +77,42 @@ func latencyChart(ms []*measurement, loop, path string) error {
 			poly.LineStyle.Width = 0
 			p.Add(poly)
 		}
-		var worst, med, fails plotter.XYs
+		// One line per run of bins with answers: no line across a gap.
+		var worst, med []plotter.XYs
+		var fails plotter.XYs
+		gap := true
 		for _, b := range m.series {
 			x := b.at.Seconds()
 			if b.max > 0 {
-				worst = append(worst, plotter.XY{X: x, Y: max(float64(b.max)/1e6, yFloor)})
-				med = append(med, plotter.XY{X: x, Y: max(float64(b.p50Like)/1e6, yFloor)})
+				if gap {
+					worst, med = append(worst, nil), append(med, nil)
+					gap = false
+				}
+				worst[len(worst)-1] = append(worst[len(worst)-1], plotter.XY{X: x, Y: max(float64(b.max)/1e6, yFloor)})
+				med[len(med)-1] = append(med[len(med)-1], plotter.XY{X: x, Y: max(float64(b.p50Like)/1e6, yFloor)})
+			} else {
+				gap = true
 			}
 			if b.failed > 0 {
 				fails = append(fails, plotter.XY{X: x, Y: top / 1.5})
 			}
 		}
 		for _, l := range []struct {
-			xy  plotter.XYs
-			col color.Color
+			runs []plotter.XYs
+			col  color.Color
 		}{{med, colMedian}, {worst, colWorst}} {
-			if len(l.xy) == 0 {
-				continue
+			for _, xy := range l.runs {
+				if len(xy) == 1 && len(m.series) > 1 { // a lone point still shows
+					xy = append(xy, plotter.XY{X: xy[0].X + m.series[1].at.Seconds() - m.series[0].at.Seconds(), Y: xy[0].Y})
+				}
+				line, err := plotter.NewLine(xy)
+				if err != nil {
+					return fmt.Errorf("chart: %w", err)
+				}
+				line.Color = l.col
+				line.Width = vg.Points(0.8)
+				p.Add(line)
 			}
-			line, err := plotter.NewLine(l.xy)
-			if err != nil {
-				return fmt.Errorf("chart: %w", err)
-			}
-			line.Color = l.col
-			line.Width = vg.Points(0.8)
-			p.Add(line)
 		}
 		if len(fails) > 0 {
 			sc, err := plotter.NewScatter(fails)
@@ -182,7 +193,8 @@ func failedChart(res *results, path string) error {
 		p.Add(bars)
 		p.Legend.Add(loop+" loop", bars)
 	}
-	p.Legend.Top = true
+	p.Legend.Top = false
+	p.Legend.XOffs = -vg.Points(10)
 	p.NominalY(names...)
 	img := vgimg.New(vg.Points(720), vg.Points(float64(len(names))*28+80))
 	p.Draw(draw.New(img))
