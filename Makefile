@@ -46,11 +46,15 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) tool staticcheck ./...
 
-# Restart/reload cost under load: supervisord + gunicorn (baseline) vs sdlaunch,
-# standalone and under systemd 252 in nspawn, as ratios. Needs root; ~3 min.
+# sdlaunch beside supervisord + gunicorn, gunicorn's own HUP, a hand-written
+# gunicorn unit and the bare workers, on the same Flask app and load, closed
+# and open loop; plus boot, request path, log forwarding, scale and accept
+# balance. Writes bench/results/ and the README's table. Needs root; ~12 min,
+# BENCHFLAGS=-quick under 3 (see integration/bench/main.go for the rest).
 BENCHFLAGS ?=
 bench: deps build
-	$(GO) run ./integration/bench -sdlaunch $(SDLAUNCH) $(BENCHFLAGS)
+	$(GO) build -o $(BIN)/bench-goapp ./integration/bench/goapp
+	$(GO) run ./integration/bench -sdlaunch $(SDLAUNCH) -goapp $(BIN)/bench-goapp -out bench/results -readme README.md $(BENCHFLAGS)
 
 # Debian packages the tests and benchmarks use (installed when missing, as root).
 deps:

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sdlaunch/sdlaunch/integration/load"
 )
 
 func TestThousands(t *testing.T) {
@@ -66,6 +68,8 @@ func TestBadFlags(t *testing.T) {
 		{"-run-flags", "--ready=$(reboot)"},
 		{"extra"},
 		{"-duration", "-1s"},
+		{"-loops", "sideways"},
+		{"-rate", "-5"},
 	} {
 		var out, errOut bytes.Buffer
 		if code := run(args, &out, &errOut); code != 2 {
@@ -82,5 +86,106 @@ func TestMissingBinaryFails(t *testing.T) {
 	code := run([]string{"-sdlaunch", "/nonexistent/sdlaunch", "-q"}, &out, &errOut)
 	if code != 1 || !strings.Contains(errOut.String(), "/nonexistent/sdlaunch") {
 		t.Errorf("exit %d, stderr %q; want 1 naming the binary", code, errOut.String())
+	}
+}
+
+func sample(startMS, latMS int, class string) load.Sample {
+	return load.Sample{Start: time.Duration(startMS) * time.Millisecond, Latency: time.Duration(latMS) * time.Millisecond, Class: class}
+}
+
+// The stall is the longest time without a successful answer, counting the
+// start of the run and the last request sent; failures do not end it.
+func TestLongestGap(t *testing.T) {
+	s := []load.Sample{sample(0, 10, ""), sample(5, 15, ""), sample(30, 5, "refused"), sample(400, 100, ""), sample(500, 10, ""), sample(600, 1, "refused")}
+	if got := longestGap(s); got != 480*time.Millisecond {
+		t.Errorf("longestGap = %v, want 480ms (20ms to 500ms)", got)
+	}
+	if got := longestGap([]load.Sample{sample(0, 1, "refused"), sample(700, 1, "refused")}); got != 700*time.Millisecond {
+		t.Errorf("no success at all: %v, want the whole 700ms", got)
+	}
+}
+
+// Steady-state worst leaves out requests that overlap an operation or end
+// within settle after one.
+func TestSteadyMax(t *testing.T) {
+	ops := []opSpan{{Start: time.Second, End: 2 * time.Second}}
+	s := []load.Sample{sample(200, 900, ""), sample(2500, 100, ""), sample(3500, 50, ""), sample(3600, 400, "timeout"), sample(100, 30, "")}
+	if got := steadyMax(s, ops); got != 50*time.Millisecond {
+		t.Errorf("steadyMax = %v, want 50ms", got)
+	}
+}
+
+func TestBins(t *testing.T) {
+	var s []load.Sample
+	for i := range 100 {
+		s = append(s, sample(i*10, i, ""))
+	}
+	s = append(s, sample(995, 5, "reset"))
+	b := binSamples(s, 10)
+	if len(b) != 10 || b[9].failed != 1 || b[0].n != 10 || b[9].max != 99*time.Millisecond {
+		t.Fatalf("bins %+v", b)
+	}
+}
+
+// journalEvents keeps the unit's systemd job messages, the launcher's and
+// the workers' lines (gunicorn's prefix parsed), and nothing else.
+func TestJournalEvents(t *testing.T) {
+	t0 := time.UnixMicro(1_700_000_000_000_000)
+	raw := strings.Join([]string{
+		`{"__REALTIME_TIMESTAMP":"1700000000100000","MESSAGE":"Reloading app.service - app...","_PID":"1","UNIT":"app.service"}`,
+		`{"__REALTIME_TIMESTAMP":"1700000000200000","MESSAGE":"reloading: rolling generation 2 (surge 2)","SYSLOG_IDENTIFIER":"sdlaunch","_SYSTEMD_UNIT":"app.service","_PID":"7"}`,
+		`{"__REALTIME_TIMESTAMP":"1700000000300000","MESSAGE":"[2026-12-01 09:00:11 +0000] [216] [INFO] Booting worker with pid: 216","SYSLOG_IDENTIFIER":"gunicorn","_SYSTEMD_UNIT":"app.service","SDLAUNCH_WORKER_PID":"206","SDLAUNCH_GENERATION":"2","SDLAUNCH_WORKER":"0"}`,
+		`{"__REALTIME_TIMESTAMP":"1700000000400000","MESSAGE":"unrelated","_SYSTEMD_UNIT":"other.service","SYSLOG_IDENTIFIER":"x"}`,
+		`{"__REALTIME_TIMESTAMP":"1700000000500000","MESSAGE":[104,105],"_SYSTEMD_UNIT":"app.service","SYSLOG_IDENTIFIER":"sdlaunch"}`,
+		`not json`,
+	}, "\n")
+	got := journalEvents([]byte(raw), "app", t0)
+	want := []event{
+		{100 * time.Millisecond, "systemd: Reloading app.service - app..."},
+		{200 * time.Millisecond, "launcher: reloading: rolling generation 2 (surge 2)"},
+		{300 * time.Millisecond, "worker 0 gen 2 (pid 206) gunicorn[216]: Booting worker with pid: 216"},
+		{500 * time.Millisecond, "launcher: hi"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("event %d = %v, want %v", i, got[i], want[i])
+		}
+	}
+}
+
+// The charts draw from any mix of scenarios, including ones with no answer
+// for a while, and write PNGs.
+func TestCharts(t *testing.T) {
+	var s []load.Sample
+	for i := range 2000 {
+		lat, class := 2+i%7, ""
+		if i > 800 && i < 900 {
+			class = "refused"
+		}
+		if i >= 900 && i < 1000 {
+			continue // no request answered here
+		}
+		s = append(s, sample(i*5, lat, class))
+	}
+	ms := []measurement{
+		{setup: "baseline (no supervisor)", loop: "closed", series: binSamples(s, chartBins)},
+		{setup: "x", op: "restart", loop: "closed", ops: []opSpan{{4 * time.Second, 5 * time.Second}}, series: binSamples(s, chartBins)},
+		{setup: "x", op: "restart", loop: "open", ops: []opSpan{{4 * time.Second, 5 * time.Second}}, series: binSamples(s, chartBins)},
+	}
+	ms[1].load.Failed, ms[1].load.MaxLatency = 100, 50*time.Millisecond
+	dir := t.TempDir()
+	if err := writeCharts(&results{ms: ms}, dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"latency-closed.png", "latency-open.png", "failed-per-op.png"} {
+		if st, err := os.Stat(dir + "/" + f); err != nil || st.Size() < 1000 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	if out := os.Getenv("BENCH_CHART_DIR"); out != "" {
+		_ = writeCharts(&results{ms: ms}, out)
 	}
 }

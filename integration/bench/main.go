@@ -1,12 +1,19 @@
-// Command bench measures what a restart or a reload costs the clients of a
-// Flask app, under supervisord (the baseline) and under sdlaunch, with and
-// without systemd, and the launcher's own footprint. It prints a table and
-// ratios and exits 1 if a scenario could not be run, 2 on bad flags.
+// Command bench puts sdlaunch beside every setup a user would pick instead,
+// on the same Flask app (testdata/app.py) and the same load, and measures
+// what restarts and reloads cost its clients, in a closed loop and in an
+// open loop (a constant rate at half the measured capacity, so that a stall
+// shows as latency). It also measures the app's own boot time, the request
+// path, log forwarding, how the launcher scales, and how evenly workers
+// share the requests, then writes bench/results/ (results.md, results.json,
+// PNG charts, the reload timeline) and checks the goals of issue 10.
 //
-//	go build -o bin/sdlaunch ./cmd/sdlaunch && go run ./integration/bench -sdlaunch bin/sdlaunch
+//	make bench                  # the full run, ~12 min
+//	make bench BENCHFLAGS=-quick  # under 3 min
+//	make bench BENCHFLAGS="-long 200 -scenarios systemd"  # 200 systemctl restarts
 //
 // It needs root (systemd-nspawn) and Debian's gunicorn, python3-flask,
-// supervisor and systemd-container; all traffic stays on 127.0.0.1.
+// supervisor and systemd-container; all traffic stays on 127.0.0.1. It exits
+// 1 if a scenario could not be run, 2 on bad flags.
 package main
 
 import (
@@ -30,7 +37,13 @@ import (
 //go:embed testdata/app.py
 var appPy []byte
 
-var allScenarios = []string{"supervisord", "systemd", "standalone", "footprint"}
+// readyFromWorker is a gunicorn config that sends READY=1 from the worker.
+//
+//go:embed testdata/ready_from_worker.py
+var readyFromWorker []byte
+
+// allScenarios are the parts of a run, in the order they run.
+var allScenarios = []string{"boot", "baseline", "supervisord", "systemd", "worker-ready", "standalone", "reqpath", "logs", "scale", "balance"}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -41,20 +54,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	cfg := &config{}
 	fs.StringVar(&cfg.sdlaunch, "sdlaunch", "bin/sdlaunch", "the sdlaunch binary to measure")
-	fs.IntVar(&cfg.k, "k", 5, "restarts or reloads per scenario")
-	fs.DurationVar(&cfg.duration, "duration", 20*time.Second, "load per scenario (the K operations are spread over it)")
+	fs.StringVar(&cfg.compare, "compare", "", "another sdlaunch binary (a change to try): its systemd scenarios run too, as \"sdlaunch+systemd [compare]\"")
+	fs.StringVar(&cfg.goapp, "goapp", "bin/bench-goapp", "the bench's Go worker (go build -o bin/bench-goapp ./integration/bench/goapp)")
+	fs.BoolVar(&cfg.quick, "quick", false, "a short run (under 3 minutes): fewer operations, shorter loads")
+	fs.IntVar(&cfg.long, "long", 0, "also run this many `systemctl restart`s of sdlaunch under the open-loop load (the restart goal asks for 200)")
+	k := fs.Int("k", 0, "restarts or reloads per scenario (default 5, 2 with -quick)")
+	duration := fs.Duration("duration", 0, "load per scenario, over which the operations are spread (default 20s, 4s with -quick)")
 	fs.IntVar(&cfg.clients, "clients", 8, "closed-loop clients, one new connection per request")
+	fs.Float64Var(&cfg.rate, "rate", 0, "open-loop requests per second (default: half the closed-loop capacity of the baseline, measured first)")
+	loops := fs.String("loops", "closed,open", "which loads: closed, open or both")
+	fs.IntVar(&cfg.workers, "workers", 2, "workers in every setup")
 	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "per-request timeout")
-	fs.DurationVar(&cfg.idle, "idle", 60*time.Second, "period over which the idle launcher's CPU time is measured")
 	fs.DurationVar(&cfg.opTimeout, "op-timeout", 90*time.Second, "limit for one restart or reload")
 	scenarios := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated subset of "+strings.Join(allScenarios, ","))
-	runFlags := fs.String("run-flags", "--ready notify", "flags for every sdlaunch run, space-separated (the README's gunicorn recipe: --ready notify, with gunicorn --preload)")
+	runFlags := fs.String("run-flags", "--ready notify", "flags for every sdlaunch run of the Flask app, space-separated (the README's gunicorn recipe: --ready notify, with gunicorn --preload)")
+	out := fs.String("out", "bench/results", "directory for results.md, results.json, the charts and the timeline (\"\": none)")
+	readme := fs.String("readme", "", "README whose <!-- bench:begin --> ... <!-- bench:end --> section gets the new table")
 	keep := fs.Bool("keep", false, "keep the scratch directory (configs, logs, journal) even on success")
 	quiet := fs.Bool("q", false, "no progress lines on stderr")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	want := map[string]bool{}
+	scenariosSet := false
+	fs.Visit(func(f *flag.Flag) { scenariosSet = scenariosSet || f.Name == "scenarios" })
 	for s := range strings.SplitSeq(*scenarios, ",") {
 		if !slices.Contains(allScenarios, s) {
 			fmt.Fprintf(stderr, "bench: -scenarios: unknown scenario %q (want %s)\n", s, strings.Join(allScenarios, ","))
@@ -62,8 +85,32 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		want[s] = true
 	}
-	if fs.NArg() > 0 || cfg.k < 1 || cfg.clients < 1 || cfg.duration <= 0 || cfg.timeout <= 0 || cfg.idle <= 0 || cfg.opTimeout <= 0 {
-		fmt.Fprintln(stderr, "bench: -k and -clients must be at least 1, durations positive, and no arguments given")
+	if cfg.quick && !scenariosSet {
+		delete(want, "worker-ready") // an experiment, not a setup: full runs only
+	}
+	for l := range strings.SplitSeq(*loops, ",") {
+		if l != "closed" && l != "open" {
+			fmt.Fprintf(stderr, "bench: -loops: unknown loop %q (want closed, open)\n", l)
+			return 2
+		}
+		if !slices.Contains(cfg.loops, l) {
+			cfg.loops = append(cfg.loops, l)
+		}
+	}
+	cfg.k, cfg.duration, cfg.tail = 5, 20*time.Second, 2*time.Second
+	if cfg.quick {
+		cfg.k, cfg.duration, cfg.tail = 2, 4*time.Second, time.Second
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "k":
+			cfg.k = *k
+		case "duration":
+			cfg.duration = *duration
+		}
+	})
+	if fs.NArg() > 0 || cfg.k < 1 || cfg.clients < 1 || cfg.workers < 1 || cfg.duration <= 0 || cfg.timeout <= 0 || cfg.opTimeout <= 0 || cfg.rate < 0 || cfg.long < 0 {
+		fmt.Fprintln(stderr, "bench: -k, -clients and -workers must be at least 1, durations positive, -rate and -long not negative, and no arguments given")
 		return 2
 	}
 	cfg.runFlags = strings.Fields(*runFlags)
@@ -75,19 +122,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg.logf = func(format string, a ...any) {
 		if !*quiet {
-			fmt.Fprintf(stderr, "bench: "+format+"\n", a...)
+			fmt.Fprintf(stderr, "bench:   "+format+"\n", a...)
+		}
+	}
+	started := time.Now()
+	cfg.progress = func(format string, a ...any) {
+		if !*quiet {
+			fmt.Fprintf(stderr, "bench: [%s] "+format+"\n", append([]any{time.Since(started).Round(time.Second)}, a...)...)
 		}
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	start := time.Now()
 	cfg.loadStart = loadAvg()
-	failed := false
 	if err := prepare(cfg); err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 1
 	}
+	failed := false
 	defer func() {
 		if *keep || failed {
 			fmt.Fprintf(stderr, "bench: scratch directory kept: %s\n", cfg.dir)
@@ -96,29 +148,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 		os.RemoveAll(cfg.dir)
 	}()
 
-	var ms []measurement
-	if want["supervisord"] {
-		ms = append(ms, check(supervisordPreflight, "supervisord restart", func() []measurement {
-			return []measurement{supervisordRestart(ctx, cfg)}
-		})...)
-	}
-	if want["systemd"] {
-		ms = append(ms, check(systemdPreflight, "systemd restart", func() []measurement {
-			return systemdScenarios(ctx, cfg)
-		})...)
-	}
-	if want["standalone"] {
-		ms = append(ms, standaloneReload(ctx, cfg))
-	}
-	var fp *footprint
-	if want["footprint"] {
-		f := measureFootprint(ctx, cfg)
-		fp = &f
-	}
-
+	res := measureAll(ctx, cfg, want)
+	res.took = time.Since(started)
 	cfg.loadEnd = loadAvg()
-	failed = report(stdout, cfg, ms, fp)
-	fmt.Fprintf(stdout, "\nbench took %s\n", time.Since(start).Round(time.Second))
+	res.loadStart, res.loadEnd = cfg.loadStart, cfg.loadEnd
+	md := markdown(cfg, res)
+	fmt.Fprint(stdout, md)
+	if *out != "" {
+		if err := writeResults(cfg, res, md, *out); err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+			res.problems = append(res.problems, err.Error())
+		} else {
+			fmt.Fprintf(stderr, "bench: results written to %s\n", *out)
+		}
+	}
+	if *readme != "" {
+		if err := updateReadme(*readme, md, *out); err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+			res.problems = append(res.problems, err.Error())
+		}
+	}
+	fmt.Fprintf(stdout, "\nbench took %s\n", time.Since(started).Round(time.Second))
+	failed = len(res.problems) > 0
 	if failed {
 		return 1
 	}
@@ -126,38 +177,49 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // prepare checks what every scenario needs and fills the scratch dir with
-// a copy of the binary and the app (the container bind-mounts that dir).
+// copies of the binaries and the app (the container bind-mounts that dir).
 func prepare(cfg *config) error {
-	bin, err := filepath.Abs(cfg.sdlaunch)
-	if err != nil {
-		return fmt.Errorf("-sdlaunch: %w", err)
-	}
-	if _, err := exec.LookPath(bin); err != nil {
-		return fmt.Errorf("-sdlaunch %s: %w (build it: go build -o bin/sdlaunch ./cmd/sdlaunch)", cfg.sdlaunch, err)
-	}
 	if out, err := exec.Command("/usr/bin/python3", "-c", "import flask").CombinedOutput(); err != nil {
 		return fmt.Errorf("python3-flask from Debian is needed: /usr/bin/python3 -c 'import flask': %w: %s", err, out)
 	}
 	if _, err := exec.LookPath("/usr/bin/gunicorn"); err != nil {
 		return fmt.Errorf("gunicorn from Debian is needed: %w", err)
 	}
+	var err error
 	if cfg.dir, err = os.MkdirTemp("", "sdlaunch-bench-"); err != nil {
 		return fmt.Errorf("scratch dir: %w", err)
 	}
+	if err := fill(cfg); err != nil {
+		os.RemoveAll(cfg.dir)
+		return err
+	}
+	return nil
+}
+
+func fill(cfg *config) error {
 	cfg.appDir = filepath.Join(cfg.dir, "app")
 	if err := os.Mkdir(cfg.appDir, 0o755); err != nil {
 		return fmt.Errorf("scratch dir: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(cfg.appDir, "app.py"), appPy, 0o644); err != nil {
-		return fmt.Errorf("scratch dir: %w", err)
+	for name, b := range map[string][]byte{"app.py": appPy, "ready_from_worker.py": readyFromWorker} {
+		if err := os.WriteFile(filepath.Join(cfg.appDir, name), b, 0o644); err != nil {
+			return fmt.Errorf("scratch dir: %w", err)
+		}
 	}
-	b, err := os.ReadFile(bin)
-	if err != nil {
-		return fmt.Errorf("-sdlaunch: %w", err)
+	bins := []*string{&cfg.sdlaunch, &cfg.goapp}
+	if cfg.compare != "" {
+		bins = append(bins, &cfg.compare)
 	}
-	cfg.sdlaunch = filepath.Join(cfg.dir, "sdlaunch")
-	if err := os.WriteFile(cfg.sdlaunch, b, 0o755); err != nil {
-		return fmt.Errorf("scratch dir: %w", err)
+	for i, bin := range bins {
+		b, err := os.ReadFile(*bin)
+		if err != nil {
+			return fmt.Errorf("%w (make bench builds it)", err)
+		}
+		dst := filepath.Join(cfg.dir, fmt.Sprintf("%d-%s", i, filepath.Base(*bin)))
+		if err := os.WriteFile(dst, b, 0o755); err != nil {
+			return fmt.Errorf("scratch dir: %w", err)
+		}
+		*bin = dst
 	}
 	return nil
 }
@@ -190,12 +252,4 @@ func systemdPreflight() error {
 		}
 	}
 	return nil
-}
-
-// check runs the scenarios of f unless preflight fails, which fails them.
-func check(preflight func() error, name string, f func() []measurement) []measurement {
-	if err := preflight(); err != nil {
-		return []measurement{{name: name, err: err}}
-	}
-	return f()
 }

@@ -25,6 +25,11 @@ type proc struct {
 // process leads a new session (nspawn wants one), otherwise a new process
 // group; either way its group id is its pid.
 func startProc(name, dir, logPath string, env []string, setsid bool, argv ...string) (*proc, error) {
+	return startProcFiles(name, dir, logPath, env, setsid, nil, argv...)
+}
+
+// startProcFiles is startProc with extra descriptors, from fd 3 on.
+func startProcFiles(name, dir, logPath string, env []string, setsid bool, files []*os.File, argv ...string) (*proc, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -34,6 +39,7 @@ func startProc(name, dir, logPath string, env []string, setsid bool, argv ...str
 	cmd.Dir = dir
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.ExtraFiles = files
 	// If the bench dies, its children are told to stop (nspawn powers the
 	// container off on SIGTERM).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: setsid, Setpgid: !setsid, Pdeathsig: syscall.SIGTERM}

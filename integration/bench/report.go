@@ -1,91 +1,153 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
-	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/sdlaunch/sdlaunch/integration/load"
 )
 
-// report prints the table, the ratios against the supervisord baseline and
-// the footprint; it answers whether something could not be run.
-func report(w io.Writer, cfg *config, ms []measurement, fp *footprint) (failed bool) {
-	fmt.Fprintf(w, "\nsdlaunch bench: %d closed-loop clients, new connection per request, %d operations per scenario over %s, Flask app under /usr/bin/gunicorn, %d CPUs\n\n",
-		cfg.clients, cfg.k, cfg.duration, runtime.NumCPU())
-	if len(cfg.runFlags) > 0 {
-		fmt.Fprintf(w, "sdlaunch run flags: %s\n", strings.Join(cfg.runFlags, " "))
+// progressLine is the one line a scenario prints when it ends.
+func progressLine(m *measurement) string {
+	r := m.load
+	if r.Err != nil {
+		return fmt.Sprintf("%s: %v", m.scenario(), r.Err)
 	}
-	fmt.Fprintf(w, "load average at start %s, at end %s", cfg.loadStart, cfg.loadEnd)
-	if busy(cfg.loadStart) || busy(cfg.loadEnd) {
-		fmt.Fprintf(w, " -- the machine was busy with other work: timings are noisy, compare within this run only")
+	s := fmt.Sprintf("%s: %s failed / %s, p50 %s p99 %s max %s, stall %s, steady max %s",
+		m.scenario(), thousands(r.Failed), thousands(r.Total), dur(r.P50), dur(r.P99), dur(r.MaxLatency), dur(m.stall), dur(m.steadyMax))
+	if len(m.ops) > 0 {
+		s += ", ops " + opList(m.ops)
 	}
-	fmt.Fprint(w, "\n\n")
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tops\top avg\top max\trequests\treq/s\tfailed\tfailed/op\tp50\tp99\tworst latency\tlongest stall\t")
-	for _, m := range ms {
-		if m.err != nil && m.load.Total == 0 {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t\n", m.name)
+	if m.err != nil {
+		s += "; ERROR: " + m.err.Error()
+	}
+	return s
+}
+
+// record is one scenario in results.json.
+type record struct {
+	Scenario    string    `json:"scenario"`
+	Setup       string    `json:"setup"`
+	Op          string    `json:"op"`
+	Loop        string    `json:"loop"`
+	Rate        float64   `json:"rate,omitempty"`
+	Ops         int       `json:"ops"`
+	OpMS        []float64 `json:"op_ms"`
+	Requests    int       `json:"requests"`
+	Failed      int       `json:"failed"`
+	Errors      any       `json:"errors"`
+	P50MS       float64   `json:"p50_ms"`
+	P99MS       float64   `json:"p99_ms"`
+	MaxMS       float64   `json:"max_ms"`
+	StallMS     float64   `json:"stall_ms"`
+	SteadyMaxMS float64   `json:"steady_max_ms"`
+	Error       string    `json:"error,omitempty"`
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func toRecord(m *measurement) record {
+	r := record{Scenario: m.scenario(), Setup: m.setup, Op: m.op, Loop: m.loop, Rate: m.rate, Ops: len(m.ops), OpMS: []float64{},
+		Requests: m.load.Total, Failed: m.load.Failed, Errors: m.load.Errors,
+		P50MS: ms(m.load.P50), P99MS: ms(m.load.P99), MaxMS: ms(m.load.MaxLatency), StallMS: ms(m.stall), SteadyMaxMS: ms(m.steadyMax)}
+	for _, o := range m.ops {
+		r.OpMS = append(r.OpMS, ms(o.End-o.Start))
+	}
+	if m.err != nil {
+		r.Error = m.err.Error()
+	}
+	return r
+}
+
+// writeResults writes results.md, results.json (one record per scenario),
+// measurements.json (everything else), the charts and the timelines.
+func writeResults(cfg *config, res *results, md, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("results: %w", err)
+	}
+	recs := []record{}
+	for i := range res.ms {
+		recs = append(recs, toRecord(&res.ms[i]))
+	}
+	if res.long != nil {
+		recs = append(recs, toRecord(res.long))
+	}
+	if err := writeJSON(filepath.Join(dir, "results.json"), recs); err != nil {
+		return err
+	}
+	if err := writeJSON(filepath.Join(dir, "measurements.json"), extrasJSON(cfg, res)); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(md), 0o644); err != nil {
+		return fmt.Errorf("results: %w", err)
+	}
+	var tl strings.Builder
+	tl.WriteString("# Reload timelines\n\nEach is the reload that the scenario's worst request overlapped, in ms from the start of `systemctl reload`: the bench's command, systemd's job (journal), the launcher's messages (`TRACE` lines need a build with the trace instrumentation), each worker's lines with its generation, and what the load saw: the first and last answer of each worker process (`X-Worker-Pid`), the longest time without an answer, and the three slowest requests.\n")
+	for _, t := range res.timelines {
+		fmt.Fprintf(&tl, "\n## %s, operation %d\n\n```\n%s```\n", t.scenario, t.op+1, formatTimeline(t.events))
+	}
+	if err := os.WriteFile(filepath.Join(dir, "timeline.md"), []byte(tl.String()), 0o644); err != nil {
+		return fmt.Errorf("results: %w", err)
+	}
+	return writeCharts(res, dir)
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("results: %w", err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("results: %w", err)
+	}
+	return nil
+}
+
+// markdown renders the run: the table, the other measurements and the goals.
+func markdown(cfg *config, res *results) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "### Restarts and reloads under load\n\n")
+	fmt.Fprintf(&b, "%d workers of the Flask app (`testdata/app.py`) under Debian's gunicorn in every setup; %d operations per scenario over %s; closed loop: %d clients; open loop: %.0f req/s (half the baseline's closed-loop capacity of %.0f req/s); a new connection per request; %d CPUs; load average %s at the start, %s at the end%s. Run took %s.\n\n",
+		cfg.workers, cfg.k, cfg.duration, cfg.clients, cfg.rate, res.capacity, runtime.NumCPU(), res.loadStart, res.loadEnd, busyNote(res), res.took.Round(time.Second))
+	b.WriteString("| scenario | loop | ops | requests | failed | failed/op | p50 | p99 | worst | stall | steady worst | op time (avg) |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	rows := res.ms
+	if res.long != nil {
+		rows = append(rows[:len(rows):len(rows)], *res.long)
+	}
+	for _, m := range rows {
+		if m.load.Total == 0 {
+			fmt.Fprintf(&b, "| %s | %s | - | - | - | - | - | - | - | - | - | not run: %v |\n", m.name(), m.loop, m.err)
 			continue
 		}
-		avg, mx := opStats(m.ops)
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", m.name, len(m.ops), dur(avg), dur(mx),
-			thousands(m.load.Total), float64(m.load.Total)/max(m.load.Elapsed.Seconds(), 1e-9), thousands(m.load.Failed), perOp(m), dur(m.load.P50), dur(m.load.P99), dur(m.load.MaxLatency), dur(m.load.LongestStall))
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", m.name(), m.loop, len(m.ops), thousands(m.load.Total),
+			thousands(m.load.Failed), perOp(m), dur(m.load.P50), dur(m.load.P99), dur(m.load.MaxLatency), dur(m.stall), dur(m.steadyMax), opAvg(m.ops))
 	}
-	tw.Flush()
-	fmt.Fprintf(w, "(op: one restart or reload, until its command returned; longest stall: longest time, in %s steps, in which no request succeeded)\n", load.StallResolution)
-
-	fmt.Fprintln(w)
-	for _, m := range ms {
+	b.WriteString("\n*stall*: longest time in which no request got an answer. *steady worst*: worst latency of the requests that neither overlapped an operation nor ended within 1 s of one. *op time*: until the command returned (for gunicorn's HUP, until every worker was replaced). gunicorn's own reload re-imports the app in its new workers (no `--preload`); sdlaunch runs each worker as `gunicorn --preload -w 1` with `--ready notify`.\n")
+	for _, m := range rows {
 		if len(m.load.Errors) > 0 {
-			fmt.Fprintf(w, "%s errors: %s\n", m.name, errorList(m.load))
-		}
-		if len(m.ops) > 0 {
-			fmt.Fprintf(w, "%s op times: %s\n", m.name, opList(m.ops))
+			fmt.Fprintf(&b, "\n- %s (%s) errors: %s", m.name(), m.loop, errorList(m.load))
 		}
 	}
+	b.WriteString("\n")
+	writeExtras(&b, res)
+	writeGoals(&b, cfg, res)
+	if len(res.problems) > 0 {
+		fmt.Fprintf(&b, "\n**Could not run:**\n\n- %s\n", strings.Join(res.problems, "\n- "))
+	}
+	return b.String()
+}
 
-	base := find(ms, "supervisord restart")
-	if base != nil && base.err == nil {
-		fmt.Fprintf(w, "\nvs the baseline (supervisord restart: %s failed / %s, %s per restart, worst latency %s):\n",
-			thousands(base.load.Failed), thousands(base.load.Total), perOp(*base), dur(base.load.MaxLatency))
-		for _, m := range ms {
-			if m.name == base.name || m.err != nil {
-				continue
-			}
-			fmt.Fprintf(w, "  %-18s %s failed / %s vs %s / %s; failed per op %s vs %s (%s); worst latency %s vs %s (%s); longest stall %s vs %s\n",
-				m.name+":", thousands(m.load.Failed), thousands(m.load.Total), thousands(base.load.Failed), thousands(base.load.Total),
-				perOp(m), perOp(*base), ratio(rate(m), rate(*base)),
-				dur(m.load.MaxLatency), dur(base.load.MaxLatency), ratio(float64(m.load.MaxLatency), float64(base.load.MaxLatency)),
-				dur(m.load.LongestStall), dur(base.load.LongestStall))
-		}
+func busyNote(res *results) string {
+	if busy(res.loadStart) || busy(res.loadEnd) {
+		return " (**the machine was busy with other work: compare only within this run**)"
 	}
-
-	if fp != nil && fp.err == nil {
-		cpu := fmt.Sprintf("%s over %s (%.3f%% of one CPU)", fp.idleCPU, fp.idle, 100*fp.idleCPU.Seconds()/fp.idle.Seconds())
-		if fp.idleCPU == 0 {
-			cpu = fmt.Sprintf("below the %s clock tick over %s", time.Second/userHZ, fp.idle)
-		}
-		fmt.Fprintf(w, "\nlauncher footprint (sdlaunch run -w 4 -- gunicorn --preload -w 1 app:app, launcher pid only): RSS %.1f MiB; start to READY=1 %s; CPU (user+system) at idle %s\n",
-			float64(fp.rssKiB)/1024, dur(fp.ready), cpu)
-	}
-
-	var problems []string
-	for _, m := range ms {
-		if m.err != nil {
-			problems = append(problems, fmt.Sprintf("%s: %v", m.name, m.err))
-		}
-	}
-	if fp != nil && fp.err != nil {
-		problems = append(problems, fmt.Sprintf("footprint: %v", fp.err))
-	}
-	if len(problems) > 0 {
-		fmt.Fprintf(w, "\nCOULD NOT RUN:\n  %s\n", strings.Join(problems, "\n  "))
-	}
-	return len(problems) > 0
+	return ""
 }
 
 // busy says whether a /proc/loadavg reading shows more runnable work than
@@ -98,48 +160,61 @@ func busy(loadavg string) bool {
 	return one > float64(runtime.NumCPU())/2
 }
 
-func find(ms []measurement, name string) *measurement {
-	for i := range ms {
-		if ms[i].name == name {
-			return &ms[i]
-		}
+// updateReadme replaces the text between the bench markers in path.
+func updateReadme(path, md, outDir string) error {
+	const begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("readme: %w", err)
 	}
-	return nil
-}
-
-func opStats(ops []time.Duration) (avg, mx time.Duration) {
-	if len(ops) == 0 {
-		return 0, 0
+	s := string(b)
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i < 0 || j < i {
+		return fmt.Errorf("readme: %s has no %s ... %s section", path, begin, end)
 	}
-	var sum time.Duration
-	for _, d := range ops {
-		sum += d
-		mx = max(mx, d)
-	}
-	return sum / time.Duration(len(ops)), mx
-}
-
-// rate is failed requests per operation.
-func rate(m measurement) float64 {
-	if len(m.ops) == 0 {
-		return 0
-	}
-	return float64(m.load.Failed) / float64(len(m.ops))
+	charts := fmt.Sprintf("\n![latency over time, open loop](%[1]s/latency-open.png)\n![latency over time, closed loop](%[1]s/latency-closed.png)\n![failed requests per operation](%[1]s/failed-per-op.png)\n", outDir)
+	s = s[:i+len(begin)] + "\n" + md + charts + s[j:]
+	return os.WriteFile(path, []byte(s), 0o644)
 }
 
 func perOp(m measurement) string {
 	if len(m.ops) == 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%.1f", rate(m))
+	return fmt.Sprintf("%.1f", float64(m.load.Failed)/float64(len(m.ops)))
 }
 
-func ratio(a, b float64) string {
-	if b == 0 {
-		return "no ratio: baseline is 0"
+func opAvg(ops []opSpan) string {
+	if len(ops) == 0 {
+		return "-"
 	}
-	return fmt.Sprintf("%.2fx", a/b)
+	var sum time.Duration
+	for _, o := range ops {
+		sum += o.End - o.Start
+	}
+	return dur(sum / time.Duration(len(ops)))
 }
+
+func opList(ops []opSpan) string {
+	parts := make([]string, len(ops))
+	for i, o := range ops {
+		parts[i] = dur(o.End - o.Start)
+	}
+	if len(parts) > 8 {
+		parts = append(parts[:8], "...")
+	}
+	return strings.Join(parts, " ")
+}
+
+func durs(ds []time.Duration) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = dur(d)
+	}
+	return strings.Join(parts, " ")
+}
+
+func joinArgs(a []string) string { return strings.Join(a, " ") }
 
 func dur(d time.Duration) string {
 	switch {
@@ -167,12 +242,4 @@ func errorList(r load.Result) string {
 		parts = append(parts, fmt.Sprintf("%s %s", c, thousands(r.Errors[c])))
 	}
 	return strings.Join(parts, ", ")
-}
-
-func opList(ops []time.Duration) string {
-	parts := make([]string, len(ops))
-	for i, d := range ops {
-		parts[i] = dur(d)
-	}
-	return strings.Join(parts, " ")
 }

@@ -82,37 +82,44 @@ type launcher struct {
 	p      *proc
 	notify *notifyListener
 	url    string
+	port   int
 	ready  time.Duration // from start to READY=1
 }
 
-func startLauncher(ctx context.Context, cfg *config, name string, workers int) (*launcher, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+// startLauncher runs `sdlaunch run -w workers --listen 127.0.0.1:port
+// [flags] -- argv` (port 0: a free one) and waits for READY=1.
+func startLauncher(ctx context.Context, cfg *config, name string, workers, port int, flags []string, argv ...string) (*launcher, error) {
+	if port == 0 {
+		var err error
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
 	}
 	dir := filepath.Join(cfg.dir, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	ntf, err := listenNotify(filepath.Join(dir, "notify.sock"))
+	sockPath := filepath.Join(dir, "notify.sock")
+	os.Remove(sockPath)
+	ntf, err := listenNotify(sockPath)
 	if err != nil {
 		return nil, err
 	}
 	env := append(os.Environ(), "NOTIFY_SOCKET="+ntf.path)
 	start := time.Now()
-	argv := append([]string{cfg.sdlaunch, "run", "-w", fmt.Sprint(workers), "--listen", fmt.Sprintf("127.0.0.1:%d", port)}, cfg.runFlags...)
-	argv = append(argv, "--", "/usr/bin/gunicorn", "--preload", "-w", "1", "app:app")
-	p, err := startProc("sdlaunch", cfg.appDir, filepath.Join(dir, "sdlaunch.log"), env, false, argv...)
+	args := append([]string{cfg.sdlaunch, "run", "-w", fmt.Sprint(workers), "--listen", fmt.Sprintf("127.0.0.1:%d", port)}, flags...)
+	args = append(append(args, "--"), argv...)
+	p, err := startProc("sdlaunch", cfg.appDir, filepath.Join(dir, fmt.Sprintf("sdlaunch-%d.log", time.Now().UnixNano())), env, false, args...)
 	if err != nil {
 		ntf.close()
 		return nil, err
 	}
-	l := &launcher{p: p, notify: ntf, url: fmt.Sprintf("http://127.0.0.1:%d/", port)}
-	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	l := &launcher{p: p, notify: ntf, url: fmt.Sprintf("http://127.0.0.1:%d/", port), port: port}
+	rctx, cancel := context.WithTimeout(ctx, 120*time.Second)
 	defer cancel()
 	if _, err := ntf.waitFor(rctx, "READY=1"); err != nil {
 		l.stop(cfg)
-		return nil, fmt.Errorf("%s: %w (log: %s)", name, err, filepath.Join(dir, "sdlaunch.log"))
+		return nil, fmt.Errorf("%s: %w (logs in %s)", name, err, dir)
 	}
 	l.ready = time.Since(start)
 	return l, nil
@@ -146,60 +153,29 @@ func (l *launcher) reload(ctx context.Context) error {
 	return nil
 }
 
-// standaloneReload: `sdlaunch run` without systemd, reloaded with SIGHUP.
-func standaloneReload(ctx context.Context, cfg *config) measurement {
-	const name = "standalone reload"
-	cfg.logf("%s: starting sdlaunch run -w 2", name)
-	l, err := startLauncher(ctx, cfg, "standalone", 2)
+// startStandalone is `sdlaunch run` without systemd, on a laptop or under
+// another supervisor: reloaded with SIGHUP, restarted by stopping it
+// (SIGTERM, graceful) and running it again on the same port.
+func startStandalone(ctx context.Context, cfg *config) (*setup, error) {
+	const name = "sdlaunch standalone"
+	cfg.logf("%s: starting sdlaunch run -w %d", name, cfg.workers)
+	l, err := startLauncher(ctx, cfg, "standalone", cfg.workers, 0, cfg.runFlags, gunicornWorker...)
 	if err != nil {
-		return measurement{name: name, err: err}
+		return nil, err
 	}
-	defer l.stop(cfg)
-	return underLoad(ctx, cfg, name, l.url, l.reload)
-}
-
-// footprint is the launcher's own cost with 4 workers.
-type footprint struct {
-	rssKiB   int
-	ready    time.Duration // start to READY=1, 4 gunicorn workers
-	idle     time.Duration // measurement period
-	idleCPU  time.Duration // launcher CPU (user+system) during it
-	err      error
-	launcher int
-}
-
-func measureFootprint(ctx context.Context, cfg *config) footprint {
-	cfg.logf("footprint: starting sdlaunch run -w 4, then %s idle", cfg.idle)
-	l, err := startLauncher(ctx, cfg, "footprint", 4)
-	if err != nil {
-		return footprint{err: err}
+	s := &setup{name: name, url: l.url}
+	s.stop = func() { l.stop(cfg) }
+	s.ops = []namedOp{
+		{"restart", func(ctx context.Context) error {
+			l.stop(cfg)
+			nl, err := startLauncher(ctx, cfg, "standalone", cfg.workers, l.port, cfg.runFlags, gunicornWorker...)
+			if err != nil {
+				return err
+			}
+			l = nl
+			return nil
+		}},
+		{"reload", func(ctx context.Context) error { return l.reload(ctx) }},
 	}
-	defer l.stop(cfg)
-	f := footprint{ready: l.ready, idle: cfg.idle, launcher: l.p.pid()}
-	if err := waitServing(ctx, l.url, 30*time.Second); err != nil {
-		f.err = err
-		return f
-	}
-	before, err := cpuTime(f.launcher)
-	if err != nil {
-		f.err = err
-		return f
-	}
-	if err := sleepUntil(ctx, time.Now().Add(cfg.idle)); err != nil {
-		f.err = err
-		return f
-	}
-	after, err := cpuTime(f.launcher)
-	if err != nil {
-		f.err = err
-		return f
-	}
-	f.idleCPU = after - before
-	if f.rssKiB, err = rssKiB(f.launcher); err != nil {
-		f.err = err
-	}
-	if l.p.exited() {
-		f.err = fmt.Errorf("footprint: the launcher exited during the measurement: %v", l.p.err)
-	}
-	return f
+	return s, nil
 }

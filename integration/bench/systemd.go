@@ -5,39 +5,68 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
 
-// systemdScenarios measures sdlaunch as the main process of a socket-
-// activated Type=notify service in a real systemd: K `systemctl restart`s
-// under load, then K `systemctl reload`s (ExecReload=sdlaunch reload-wait).
-// The units are written here by hand, not by `sdlaunch install`.
-func systemdScenarios(ctx context.Context, cfg *config) []measurement {
-	restart := measurement{name: "systemd restart"}
-	reload := measurement{name: "systemd reload"}
-	fail := func(err error) []measurement {
-		restart.err, reload.err = err, err
-		return []measurement{restart, reload}
-	}
-	port, err := freePort()
-	if err != nil {
-		return fail(err)
-	}
+// Units of the two setups that run under systemd 252 in the container.
+const (
+	gunicornUnit = "gunicorn-bench" // hand-written: what a Python user can do today
+	sdlaunchUnit = "sdlaunch-bench" // sdlaunch as the service's main process
+	// sdlaunch with gunicorn's READY=1 sent by its worker rather than by
+	// its arbiter (testdata/ready_from_worker.py)
+	workerReadyUnit = "sdlaunch-wready-bench"
+	compareUnit     = "sdlaunch-compare-bench" // -compare's binary
+)
+
+// workerReadyArgv is gunicornWorker with READY=1 from the worker.
+var workerReadyArgv = []string{"/usr/bin/gunicorn", "-c", "ready_from_worker.py", "--preload", "-w", "1", "app:app"}
+
+// bootSystemd boots the container that the systemd setups share, with
+// both pairs of units installed (not started).
+func bootSystemd(ctx context.Context, cfg *config) (*container, map[string]int, error) {
 	dir := filepath.Join(cfg.dir, "systemd")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fail(fmt.Errorf("systemd: %w", err))
+		return nil, nil, fmt.Errorf("systemd: %w", err)
 	}
-	const unit = "sdlaunch-bench"
-	if _, err := writeFile(dir, unit+".socket", fmt.Sprintf(`[Unit]
-Description=sdlaunch bench socket
+	ports := map[string]int{}
+	for _, u := range []string{gunicornUnit, sdlaunchUnit, workerReadyUnit, compareUnit} {
+		p, err := freePort()
+		if err != nil {
+			return nil, nil, err
+		}
+		ports[u] = p
+		if _, err := writeFile(dir, u+".socket", fmt.Sprintf("[Unit]\nDescription=%s socket\n\n[Socket]\nListenStream=127.0.0.1:%d\nBacklog=4096\n", u, p)); err != nil {
+			return nil, nil, err
+		}
+	}
+	// gunicorn reads LISTEN_FDS and sends READY=1 itself; its HUP is its
+	// own graceful reload (a new set of workers, then the old ones stop).
+	if _, err := writeFile(dir, gunicornUnit+".service", fmt.Sprintf(`[Unit]
+Description=gunicorn bench service
+Requires=%[1]s.socket
+After=%[1]s.socket
 
-[Socket]
-ListenStream=127.0.0.1:%d
-`, port)); err != nil {
-		return fail(err)
+[Service]
+Type=notify
+NotifyAccess=main
+KillMode=mixed
+WorkingDirectory=%[2]s
+ExecStart=/usr/bin/gunicorn -w %[3]d app:app
+ExecReload=/bin/kill -HUP $MAINPID
+`, gunicornUnit, cfg.appDir, cfg.workers)); err != nil {
+		return nil, nil, err
 	}
-	if _, err := writeFile(dir, unit+".service", fmt.Sprintf(`[Unit]
+	compare := cfg.compare
+	if compare == "" {
+		compare = cfg.sdlaunch
+	}
+	for _, u := range []struct {
+		unit, bin string
+		argv      []string
+	}{{sdlaunchUnit, cfg.sdlaunch, gunicornWorker}, {workerReadyUnit, cfg.sdlaunch, workerReadyArgv}, {compareUnit, compare, gunicornWorker}} {
+		if _, err := writeFile(dir, u.unit+".service", fmt.Sprintf(`[Unit]
 Description=sdlaunch bench service
 Requires=%[3]s.socket
 After=%[3]s.socket
@@ -47,44 +76,95 @@ Type=notify
 NotifyAccess=main
 KillMode=mixed
 WorkingDirectory=%[2]s
-ExecStart=%[1]s run -w 2 %[4]s-- /usr/bin/gunicorn --preload -w 1 app:app
+ExecStart=%[1]s run -w %[5]d %[4]s-- %[6]s
 ExecReload=%[1]s reload-wait $MAINPID
-`, cfg.sdlaunch, cfg.appDir, unit, flagText(cfg.runFlags))); err != nil {
-		return fail(err)
+`, u.bin, cfg.appDir, u.unit, flagText(cfg.runFlags), cfg.workers, strings.Join(u.argv, " "))); err != nil {
+			return nil, nil, err
+		}
 	}
-
 	name := fmt.Sprintf("sdlbench-%d", os.Getpid())
 	cfg.logf("systemd: booting container %s", name)
 	c, err := bootContainer(ctx, name, cfg.dir, dir)
 	if err != nil {
-		return fail(err)
+		return nil, nil, err
 	}
-	defer func() {
-		// The journal is the first thing to read when a number looks wrong.
-		jctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		out, _ := c.exec(jctx, "journalctl", "--no-pager", "-o", "short-precise", "-u", unit+".service", "-u", unit+".socket")
-		cancel()
-		_ = os.WriteFile(filepath.Join(dir, "journal.log"), []byte(out), 0o644)
-		cfg.logf("systemd: powering off %s", name)
+	if _, err := c.exec(ctx, "sh", "-c", fmt.Sprintf("cp %s/*.socket %s/*.service /etc/systemd/system/ && systemctl daemon-reload", dir, dir)); err != nil {
 		c.powerOff()
-	}()
-	if _, err := c.exec(ctx, "sh", "-c", fmt.Sprintf("cp %[1]s/%[2]s.socket %[1]s/%[2]s.service /etc/systemd/system/ && systemctl daemon-reload && systemctl start %[2]s.socket %[2]s.service", dir, unit)); err != nil {
-		return fail(err)
+		return nil, nil, err
 	}
-	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	return c, ports, nil
+}
+
+// saveJournal writes the container's journal for the bench units, the
+// first thing to read when a number looks wrong.
+func saveJournal(cfg *config, c *container) {
+	jctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, _ := c.exec(jctx, "journalctl", "--no-pager", "-o", "short-precise")
+	_ = os.WriteFile(filepath.Join(cfg.dir, "systemd", "journal.log"), []byte(out), 0o644)
+}
+
+// unitSetup starts unit's socket and service in c; its operations are
+// `systemctl restart` and `systemctl reload`.
+func unitSetup(ctx context.Context, cfg *config, c *container, name, unit string, port int, gunicornOwnReload bool) (*setup, error) {
+	if _, err := c.exec(ctx, "systemctl", "start", unit+".socket", unit+".service"); err != nil {
+		return nil, err
+	}
+	s := &setup{name: name, url: fmt.Sprintf("http://127.0.0.1:%d/", port)}
+	s.stop = func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if _, err := c.exec(sctx, "systemctl", "stop", unit+".service", unit+".socket"); err != nil {
+			cfg.logf("%s: %v", name, err)
+		}
+	}
 	systemctl := func(verb string) func(context.Context) error {
 		return func(ctx context.Context) error {
 			_, err := c.exec(ctx, "systemctl", verb, unit+".service")
 			return err
 		}
 	}
-	restart = underLoad(ctx, cfg, restart.name, url, systemctl("restart"))
-	if restart.err != nil {
-		reload.err = fmt.Errorf("not run: %s did not complete", restart.name)
-		return []measurement{restart, reload}
+	reload := systemctl("reload")
+	if gunicornOwnReload {
+		// systemctl reload returns once kill -HUP has run: wait, as for
+		// supervisord, until gunicorn has replaced its workers.
+		reload = func(ctx context.Context) error {
+			master, err := mainPID(ctx, c, unit)
+			if err != nil {
+				return err
+			}
+			old := children(master)
+			if err := systemctl("reload")(ctx); err != nil {
+				return err
+			}
+			return waitRolled(ctx, master, old, cfg.workers)
+		}
 	}
-	reload = underLoad(ctx, cfg, reload.name, url, systemctl("reload"))
-	return []measurement{restart, reload}
+	s.ops = []namedOp{{"restart", systemctl("restart")}, {"reload", reload}}
+	s.journal = func(ctx context.Context, from, to time.Time) ([]byte, error) {
+		out, err := c.exec(ctx, "journalctl", "--no-pager", "-o", "json",
+			"--since", "@"+strconv.FormatFloat(float64(from.UnixMicro())/1e6, 'f', 6, 64),
+			"--until", "@"+strconv.FormatFloat(float64(to.UnixMicro())/1e6, 'f', 6, 64))
+		return []byte(out), err
+	}
+	if err := waitServing(ctx, s.url, 60*time.Second); err != nil {
+		s.stop()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return s, nil
+}
+
+// mainPID is the host's pid of unit's main process.
+func mainPID(ctx context.Context, c *container, unit string) (int, error) {
+	out, err := c.exec(ctx, "systemctl", "show", "-p", "MainPID", "--value", unit+".service")
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(out))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("%s has no main process (%q)", unit, strings.TrimSpace(out))
+	}
+	return hostPID(c.pid1, pid)
 }
 
 // flagText renders extra flags for a unit's command line, each followed by

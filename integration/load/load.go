@@ -1,6 +1,9 @@
-// Package load is a closed-loop HTTP load client for the integration tests
-// and the benchmark: N clients each send one request, wait for the answer,
-// and send the next, for a duration or until a context ends. It never
+// Package load is an HTTP load client for the integration tests and the
+// benchmark. In the closed loop (the default) N clients each send one
+// request, wait for the answer, and send the next, for a duration or until a
+// context ends; in the open loop (Options.Rate) requests start at a constant
+// rate whatever the server does, so that a stall shows as latency rather
+// than as fewer requests. It never
 // retries, so every refused, reset or timed-out request is counted, and by
 // default it opens a new connection per request, which is what a restart
 // or reload must survive (a kept-alive connection hides a closed listener).
@@ -45,6 +48,33 @@ type Options struct {
 	// Timeout bounds each request, connect to last byte (default
 	// DefaultTimeout).
 	Timeout time.Duration
+	// Rate, when positive, makes the run open-loop: a request is due every
+	// 1/Rate seconds and is sent then, on its own, whether or not earlier
+	// ones were answered (Clients is ignored). Its latency counts from when
+	// it was due, so a client that falls behind cannot hide a stall.
+	Rate float64
+	// MaxInFlight bounds an open-loop run's requests in flight (default
+	// DefaultMaxInFlight); a request due while the bound is reached is not
+	// sent and counts as failed with the class "client overload".
+	MaxInFlight int
+	// Samples records every request in Result.Samples.
+	Samples bool
+	// ServerHeader names a response header whose value each sample keeps
+	// (which worker answered, say).
+	ServerHeader string
+}
+
+// DefaultMaxInFlight is Options.MaxInFlight when zero.
+const DefaultMaxInFlight = 20000
+
+// Sample is one request: when it started (for the open loop, when it was
+// due) relative to Result.Start, how long it took to its last byte or
+// error, its error class ("" for success) and the ServerHeader's value.
+type Sample struct {
+	Start   time.Duration
+	Latency time.Duration
+	Class   string
+	Server  string
 }
 
 // Result is what a Run saw. Latencies are those of successful (2xx)
@@ -66,6 +96,10 @@ type Result struct {
 	// Err is set when the run could not start (bad options); then no
 	// request was sent.
 	Err error
+	// Start is when the run began; Samples (with Options.Samples) holds
+	// every request, in no particular order.
+	Start   time.Time
+	Samples []Sample
 }
 
 // Run sends requests until opts.Duration has passed or ctx is done. When
@@ -100,15 +134,28 @@ func Run(ctx context.Context, opts Options) Result {
 	// a request in flight when the run stops is still counted.
 	reqCtx := context.WithoutCancel(ctx)
 
+	start := time.Now()
+	var r Result
+	if opts.Rate > 0 {
+		r = openLoop(ctx, runCtx, reqCtx, client, opts, start)
+	} else {
+		r = closedLoop(runCtx, reqCtx, client, opts, start)
+	}
+	r.Start = start
+	return r
+}
+
+func closedLoop(runCtx, reqCtx context.Context, client *http.Client, opts Options, start time.Time) Result {
 	tallies := make([]*tally, opts.Clients)
 	var wg sync.WaitGroup
-	start := time.Now()
 	for i := range tallies {
-		t := newTally(start)
+		t := newTally(start, opts.Samples)
 		tallies[i] = t
 		wg.Go(func() {
 			for runCtx.Err() == nil {
-				t.add(once(reqCtx, client, opts), time.Now())
+				t0 := time.Now()
+				o := once(reqCtx, client, opts, t0)
+				t.add(o, t0, time.Now())
 			}
 			t.stopped = time.Since(start)
 		})
@@ -124,7 +171,10 @@ func (o *Options) normalize() error {
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
 	}
-	if o.Clients < 0 || o.Duration < 0 || o.Timeout < 0 {
+	if o.MaxInFlight == 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
+	if o.Clients < 0 || o.Duration < 0 || o.Timeout < 0 || o.Rate < 0 || o.MaxInFlight < 0 {
 		return fmt.Errorf("load: negative option in %+v", *o)
 	}
 	u, err := url.Parse(o.URL)
@@ -152,30 +202,36 @@ func isLoopback(host string) bool {
 type outcome struct {
 	class   string
 	latency time.Duration
+	server  string
 }
 
-func once(ctx context.Context, client *http.Client, opts Options) outcome {
+// once sends one request; its latency counts from start (now, or when an
+// open-loop request was due).
+func once(ctx context.Context, client *http.Client, opts Options, start time.Time) outcome {
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	start := time.Now()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, opts.URL, nil)
 	if err != nil {
-		return outcome{class: Classify(err)}
+		return outcome{class: Classify(err), latency: time.Since(start)}
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return outcome{class: Classify(err)}
+		return outcome{class: Classify(err), latency: time.Since(start)}
 	}
 	_, err = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	lat := time.Since(start)
+	var server string
+	if opts.ServerHeader != "" {
+		server = resp.Header.Get(opts.ServerHeader)
+	}
 	switch {
 	case err != nil:
-		return outcome{class: Classify(err)}
+		return outcome{class: Classify(err), latency: lat, server: server}
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
-		return outcome{class: fmt.Sprintf("status %d", resp.StatusCode)}
+		return outcome{class: fmt.Sprintf("status %d", resp.StatusCode), latency: lat, server: server}
 	}
-	return outcome{latency: lat}
+	return outcome{latency: lat, server: server}
 }
 
 // Classify names the class of a failed request's error: "refused",

@@ -252,9 +252,9 @@ func TestHistogram(t *testing.T) {
 
 func TestPercentiles(t *testing.T) {
 	start := time.Now()
-	tl := newTally(start)
+	tl := newTally(start, false)
 	for i := 1; i <= 1000; i++ {
-		tl.add(outcome{latency: time.Duration(i) * time.Millisecond}, start)
+		tl.add(outcome{latency: time.Duration(i) * time.Millisecond}, start, start)
 	}
 	r := merge([]*tally{tl}, time.Second)
 	near := func(got, want time.Duration) bool { return got >= want && got <= want+want/100 }
@@ -287,5 +287,90 @@ func TestLongestStall(t *testing.T) {
 	quiet := Run(context.Background(), Options{URL: srv.URL, Clients: 4, Duration: 500 * time.Millisecond})
 	if quiet.LongestStall >= 300*time.Millisecond { // a busy machine may pause us for a step
 		t.Errorf("a healthy server stalled for %v: %v", quiet.LongestStall, quiet)
+	}
+}
+
+// The open loop sends exactly Duration*Rate requests, whatever the server
+// does, and records each with the header asked for.
+func TestOpenLoopSendsOnSchedule(t *testing.T) {
+	var served atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		w.Header().Set("X-Worker", "w7")
+		okHandler(w, r)
+	}))
+	defer srv.Close()
+	r := Run(context.Background(), Options{URL: srv.URL, Rate: 500, Duration: 400 * time.Millisecond, Samples: true, ServerHeader: "X-Worker"})
+	t.Log(r)
+	if r.Total != 200 || r.OK != 200 || served.Load() != 200 {
+		t.Fatalf("want 200 requests (400ms at 500/s), all served: %+v, server served %d", r, served.Load())
+	}
+	if len(r.Samples) != r.Total {
+		t.Fatalf("%d samples for %d requests", len(r.Samples), r.Total)
+	}
+	seen := map[time.Duration]bool{}
+	for _, s := range r.Samples {
+		if s.Server != "w7" || s.Class != "" || s.Latency <= 0 {
+			t.Fatalf("sample %+v", s)
+		}
+		if s.Start%(2*time.Millisecond) != 0 || s.Start >= 400*time.Millisecond || seen[s.Start] {
+			t.Fatalf("sample due at %v: not on the 2ms schedule, or twice", s.Start)
+		}
+		seen[s.Start] = true
+	}
+}
+
+// In the open loop a server that pauses shows as latency, not as fewer
+// requests: the requests due during the pause wait for it.
+func TestOpenLoopStallIsLatency(t *testing.T) {
+	var pausedUntil atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d := time.Until(time.Unix(0, pausedUntil.Load())); d > 0 {
+			time.Sleep(d)
+		}
+		okHandler(w, r)
+	}))
+	defer srv.Close()
+	time.AfterFunc(200*time.Millisecond, func() { pausedUntil.Store(time.Now().Add(400 * time.Millisecond).UnixNano()) })
+	r := Run(context.Background(), Options{URL: srv.URL, Rate: 200, Duration: time.Second})
+	t.Log(r)
+	if r.Total != 200 || r.Failed != 0 {
+		t.Fatalf("want 200 requests, none failed: %+v", r)
+	}
+	if r.MaxLatency < 300*time.Millisecond {
+		t.Errorf("max latency %v during a 400ms pause", r.MaxLatency)
+	}
+}
+
+// A request due while MaxInFlight are waiting is not sent, and counted; the
+// server never sees more than MaxInFlight at once.
+func TestOpenLoopOverloadIsCounted(t *testing.T) {
+	release := make(chan struct{})
+	var inFlight, most, served atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		<-release
+		inFlight.Add(-1) // before answering: a slot frees only after the answer
+		served.Add(1)
+		okHandler(w, r)
+	}))
+	defer srv.Close()
+	done := make(chan Result)
+	go func() {
+		done <- Run(context.Background(), Options{URL: srv.URL, Rate: 1000, Duration: 100 * time.Millisecond, MaxInFlight: 3})
+	}()
+	// The schedule ends after 100ms; hold the first three well past it,
+	// so that the 97 others find no slot (a bound on a hang, not a race).
+	time.Sleep(2 * time.Second)
+	close(release)
+	r := <-done
+	t.Log(r)
+	if r.Total != 100 || int64(r.OK) != served.Load() || r.Errors["client overload"] != r.Failed || r.OK+r.Failed != r.Total {
+		t.Fatalf("want 100 requests, each served or an overload: %+v (server served %d)", r, served.Load())
+	}
+	if r.OK != 3 || most.Load() != 3 {
+		t.Fatalf("want 3 served, 3 at once at most: %d served, %d at once", r.OK, most.Load())
 	}
 }

@@ -44,13 +44,19 @@ type tally struct {
 	start      time.Time
 	okAt       []int         // successes per StallResolution step since start
 	stopped    time.Duration // when the client stopped sending, since start
+	record     bool
+	samples    []Sample
 }
 
-func newTally(start time.Time) *tally {
-	return &tally{errors: map[string]int{}, hist: make([]int, histLen), start: start}
+func newTally(start time.Time, record bool) *tally {
+	return &tally{errors: map[string]int{}, hist: make([]int, histLen), start: start, record: record}
 }
 
-func (t *tally) add(o outcome, at time.Time) {
+// add counts a request that started (or was due) at began and ended at at.
+func (t *tally) add(o outcome, began, at time.Time) {
+	if t.record {
+		t.samples = append(t.samples, Sample{Start: began.Sub(t.start), Latency: o.latency, Class: o.class, Server: o.server})
+	}
 	if o.class != "" {
 		t.failed++
 		t.errors[o.class]++
@@ -80,6 +86,7 @@ func merge(ts []*tally, elapsed time.Duration) Result {
 				okAt[i] += n
 			}
 		}
+		r.Samples = append(r.Samples, t.samples...)
 		r.OK += t.ok
 		r.Failed += t.failed
 		r.MaxLatency = max(r.MaxLatency, t.max)

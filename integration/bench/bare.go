@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// listenRaw is a blocking TCP socket listening on 127.0.0.1:port (0: any
+// free port) with a backlog of 4096: what a systemd .socket unit passes.
+func listenRaw(port int) (*os.File, int, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, 0, fmt.Errorf("socket: %w", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+		unix.Close(fd)
+		return nil, 0, fmt.Errorf("SO_REUSEADDR: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		unix.Close(fd)
+		return nil, 0, fmt.Errorf("bind 127.0.0.1:%d: %w", port, err)
+	}
+	if err := unix.Listen(fd, 4096); err != nil {
+		unix.Close(fd)
+		return nil, 0, fmt.Errorf("listen: %w", err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		unix.Close(fd)
+		return nil, 0, fmt.Errorf("getsockname: %w", err)
+	}
+	return os.NewFile(uintptr(fd), "listener"), sa.(*unix.SockaddrInet4).Port, nil
+}
+
+// activate runs argv with the socket as fd 3 and LISTEN_FDS=1,
+// LISTEN_PID=its own pid: the shell sets it, then execs.
+var activate = []string{"/bin/sh", "-c", `export LISTEN_FDS=1 LISTEN_PID=$$; exec "$@"`, "sh"}
+
+// bareSet is the physical baseline: workers on one socket, no supervisor.
+type bareSet struct {
+	sock  *os.File
+	port  int
+	procs []*proc
+}
+
+func (b *bareSet) url() string { return fmt.Sprintf("http://127.0.0.1:%d/", b.port) }
+
+// startBare starts n copies of argv on a new socket.
+func startBare(cfg *config, name string, n int, argv ...string) (*bareSet, error) {
+	sock, port, err := listenRaw(0)
+	if err != nil {
+		return nil, err
+	}
+	b := &bareSet{sock: sock, port: port}
+	dir := filepath.Join(cfg.dir, name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	for i := range n {
+		p, err := startProcFiles(name, cfg.appDir, filepath.Join(dir, fmt.Sprintf("worker%d.log", i)), os.Environ(), false,
+			[]*os.File{sock}, append(slices.Clone(activate), argv...)...)
+		if err != nil {
+			b.stop(cfg)
+			return nil, err
+		}
+		b.procs = append(b.procs, p)
+	}
+	return b, nil
+}
+
+func (b *bareSet) stop(cfg *config) {
+	for _, p := range b.procs {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for _, p := range b.procs {
+		if err := p.stop(syscall.SIGTERM, 30*time.Second); err != nil {
+			cfg.logf("%v", err)
+		}
+	}
+	b.sock.Close()
+}
+
+// gunicornWorker is one worker as every sdlaunch scenario runs it.
+var gunicornWorker = []string{"/usr/bin/gunicorn", "--preload", "-w", "1", "app:app"}
+
+// bootTime is the app's own boot: from starting one gunicorn worker, alone,
+// on a socket that already listens, to the answer to a request sent at
+// that moment (it waits in the backlog until the worker accepts).
+func bootTime(ctx context.Context, cfg *config, runs int) ([]time.Duration, error) {
+	var out []time.Duration
+	for i := range runs {
+		sock, port, err := listenRaw(0)
+		if err != nil {
+			return nil, err
+		}
+		conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			sock.Close()
+			return nil, fmt.Errorf("boot time: %w", err)
+		}
+		start := time.Now()
+		p, err := startProcFiles("boot", cfg.appDir, filepath.Join(cfg.dir, fmt.Sprintf("boot%d.log", i)), os.Environ(), false,
+			[]*os.File{sock}, append(slices.Clone(activate), gunicornWorker...)...)
+		if err != nil {
+			conn.Close()
+			sock.Close()
+			return nil, err
+		}
+		_ = conn.SetDeadline(time.Now().Add(60 * time.Second))
+		_, err = fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+		var resp *http.Response
+		if err == nil {
+			resp, err = http.ReadResponse(bufio.NewReader(conn), nil)
+		}
+		took := time.Since(start)
+		conn.Close()
+		if err == nil && resp.StatusCode != 200 {
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		if serr := p.stop(syscall.SIGTERM, 30*time.Second); serr != nil {
+			cfg.logf("%v", serr)
+		}
+		sock.Close()
+		if err != nil {
+			return nil, fmt.Errorf("boot time: first request: %w", err)
+		}
+		out = append(out, took)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	return out, nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/sdlaunch/sdlaunch/integration/load"
+)
+
+// pathResult compares the same N workers with and without sdlaunch: the
+// launcher must not be on the request path.
+type pathResult struct {
+	name      string
+	keepAlive bool
+	bare, sdl []float64 // req/s of each round
+	err       error
+}
+
+func (p *pathResult) ratio() float64 {
+	b, s := medianF(p.bare), medianF(p.sdl)
+	if b == 0 {
+		return 0
+	}
+	return s / b
+}
+
+func medianF(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// measureRequestPath runs, for each app and connection mode, closed-loop
+// rounds alternating between the bare workers and the same workers under
+// `sdlaunch run` (both stay started; only one is loaded at a time).
+func measureRequestPath(ctx context.Context, cfg *config, res *results) {
+	rounds, each := 3, 4*time.Second
+	if cfg.quick {
+		rounds, each = 1, 2*time.Second
+	}
+	goWorker := []string{cfg.goapp}
+	variants := []struct {
+		name      string
+		argv      []string
+		flags     []string
+		keepAlive bool
+	}{
+		{"Flask/gunicorn, new connection per request", gunicornWorker, cfg.runFlags, false},
+		{"Go, new connection per request", goWorker, []string{"--ready", "notify"}, false},
+		{"Go, keep-alive", goWorker, []string{"--ready", "notify"}, true},
+	}
+	for _, v := range variants {
+		p := pathResult{name: v.name, keepAlive: v.keepAlive}
+		p.err = func() error {
+			b, err := startBare(cfg, "reqpath-bare", cfg.workers, v.argv...)
+			if err != nil {
+				return err
+			}
+			defer b.stop(cfg)
+			l, err := startLauncher(ctx, cfg, "reqpath-sdlaunch", cfg.workers, 0, v.flags, v.argv...)
+			if err != nil {
+				return err
+			}
+			defer l.stop(cfg)
+			for _, u := range []string{b.url(), l.url} {
+				if err := waitServing(ctx, u, 60*time.Second); err != nil {
+					return err
+				}
+			}
+			for range rounds {
+				for _, side := range []struct {
+					url string
+					out *[]float64
+				}{{b.url(), &p.bare}, {l.url, &p.sdl}} {
+					r := load.Run(ctx, load.Options{URL: side.url, Clients: cfg.clients, Duration: each, KeepAlive: v.keepAlive, Timeout: cfg.timeout})
+					if r.Err != nil || r.Failed > 0 {
+						return fmt.Errorf("%s: %v", side.url, r)
+					}
+					*side.out = append(*side.out, float64(r.OK)/r.Elapsed.Seconds())
+				}
+			}
+			return nil
+		}()
+		if p.err != nil {
+			res.fail("request path "+v.name, p.err)
+		} else {
+			cfg.progress("request path, %s: %.0f req/s bare, %.0f under sdlaunch: %.3f", v.name, medianF(p.bare), medianF(p.sdl), p.ratio())
+		}
+		res.reqpath = append(res.reqpath, p)
+	}
+}
