@@ -187,17 +187,19 @@ func wholeLineBuffered(br *bufio.Reader) bool {
 }
 
 func (f *forwarder) emit(line []byte) {
+	// The tail first: a boot failure's report must not wait for a slow
+	// journald to take the line that explains it.
+	f.mu.Lock()
+	f.tail[f.next] = append(f.tail[f.next][:0], line...)
+	f.next = (f.next + 1) % tailLines
+	f.n = min(f.n+1, tailLines)
+	f.mu.Unlock()
 	prio, text := splitPriority(line)
 	if !f.sink.journal || !f.sendJournal(prio, text) {
 		f.buf = append(f.buf, f.id.prefix...)
 		f.buf = append(f.buf, line...)
 		f.buf = append(f.buf, '\n')
 	}
-	f.mu.Lock()
-	f.tail[f.next] = append(f.tail[f.next][:0], line...)
-	f.next = (f.next + 1) % tailLines
-	f.n = min(f.n+1, tailLines)
-	f.mu.Unlock()
 }
 
 // sendJournal sends one line as one journal entry; false if it could not

@@ -15,8 +15,11 @@ const (
 	stableAfter = 10 * time.Second
 	// abortGrace: a hung worker gets SIGABRT (a stack dump), then SIGKILL.
 	abortGrace = time.Second
-	// tailWait bounds how long an exit waits for the worker's last output.
-	tailWait = 300 * time.Millisecond
+	// tailWait bounds how long a boot failure waits for the worker's last
+	// output (EOF of its pipe, which comes at once once its group is
+	// killed, unless a busy journald slows the forwarder down): the lines
+	// that say why it failed are the point of the report.
+	tailWait = 2 * time.Second
 )
 
 // BootError means workers could not boot; the launcher exits 69.
