@@ -363,12 +363,18 @@ func (l *launcher) mainPid() int {
 			}
 		}
 	}
-	waitUntil(l.t, 30*time.Second, "the guardian started the launcher", func() bool {
+	waitUntil(l.t, 30*time.Second, "the launcher started", func() bool {
 		for _, p := range markerProcs(l.id) {
-			if st, err := readStat(p.pid); err == nil && st.ppid == l.pid && strings.Contains(p.cmdline, " run ") {
-				l.main = p.pid
-				return true
+			st, err := readStat(p.pid)
+			if err != nil || st.ppid != l.pid {
+				continue
 			}
+			if strings.Contains(p.cmdline, " run ") {
+				l.main = p.pid // the guardian's child
+			} else {
+				l.main = l.pid // a worker: a launcher without a guardian (an older build)
+			}
+			return true
 		}
 		return false
 	})
