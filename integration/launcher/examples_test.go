@@ -30,6 +30,15 @@ func TestExampleApps(t *testing.T) {
 			want: "hello from pid",
 		},
 		{
+			// The README's row, as written: no option at all.
+			name:    "flask-seed-readme",
+			dir:     "flask-seed",
+			tools:   [][2]string{{"/usr/bin/python3", "python3-flask"}},
+			listen:  "0.0.0.0:%d",
+			command: []string{"/usr/bin/python3", "app.py"},
+			want:    "hello from pid",
+		},
+		{
 			// The issue's one-liner: `--listen :8000`, a dual-stack socket.
 			name:   "flask-seed-any-address",
 			dir:    "flask-seed",
@@ -46,7 +55,8 @@ func TestExampleApps(t *testing.T) {
 			want:    "hello from pid",
 		},
 		{
-			// The README's recipe: gunicorn imports the app before READY=1.
+			// The recipe before readiness was observed (gunicorn imports the
+			// app before READY=1) still works.
 			name:    "gunicorn-preload-notify",
 			dir:     "gunicorn",
 			tools:   [][2]string{{"/usr/bin/gunicorn", "gunicorn"}},
