@@ -223,6 +223,16 @@ func (a *App) renderService(sockets []string) (File, error) {
 		opts = append(opts, o("Service", "EnvironmentFile", escapeSpecifiers(a.EnvFile)))
 	}
 	opts = append(opts, o("Service", "SyslogIdentifier", a.Name))
+	// Every worker line goes through the launcher, and journald's default
+	// rate limit (10,000 lines in 30 s) drops a busy app's access log: one
+	// line per request at 1,000 requests a second kept 32,499 of 50,000.
+	// 0 does not lift it for a unit on systemd 252 (it reads as unset), a
+	// one-second window with a burst above any app's rate does. A drop-in
+	// can put the limit back.
+	opts = append(opts,
+		o("Service", "LogRateLimitIntervalSec", "1s"),
+		o("Service", "LogRateLimitBurst", "1000000"),
+	)
 	for _, kv := range [][2]string{{"MemoryMax", a.MemoryMax}, {"CPUQuota", a.CPUQuota}, {"TasksMax", a.TasksMax}} {
 		if kv[1] != "" {
 			opts = append(opts, o("Service", kv[0], kv[1]))

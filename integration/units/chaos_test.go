@@ -32,7 +32,14 @@ func TestChaosSoakUnderSystemd(t *testing.T) {
 		return strings.TrimSpace(lb.mustRun("sh", "-c", strings.ReplaceAll(script, "PID", mainPID)))
 	}
 	fds := func() int { n, _ := strconv.Atoi(inBox("ls /proc/PID/fd | wc -l")); return n }
-	rss := func() int { n, _ := strconv.Atoi(inBox("awk '/^VmRSS/ {print $2}' /proc/PID/status")); return n }
+	rss := func() int { // no awk: it is an /etc/alternatives link, and the box's /etc starts empty
+		f := strings.Fields(inBox("grep ^VmRSS: /proc/PID/status"))
+		if len(f) < 2 {
+			t.Fatalf("no VmRSS for the launcher %s", mainPID)
+		}
+		n, _ := strconv.Atoi(f[1])
+		return n
+	}
 	fdsBefore, rssBefore := fds(), rss()
 	stop := startPatientLoad(t, url)
 	kills := 0
@@ -86,5 +93,31 @@ func waitUntilTrue(t *testing.T, timeout time.Duration, what string, cond func()
 			t.Fatalf("timed out after %s waiting until %s", timeout, what)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// No worker output may be lost, in the journal either: a worker that
+// prints 30,000 lines at once (journald's default rate limit keeps 10,000
+// per 30 s) has every one of them in its unit's journal.
+func TestWorkerBurstReachesTheJournalWhole(t *testing.T) {
+	lb := newLifeBox(t)
+	copyApps(t, lb.dir, "integration/apps/python_nodrain.py")
+	port := freePort(t, 41000, 44999)
+	const name, lines = "burst", 30000
+	lb.deploy(t, fmt.Sprintf("#!/bin/sh\nseq -f 'burst line %%g' 1 %d\nexec /usr/bin/python3 %s\n", lines, filepath.Join(lb.dir, "python_nodrain.py")))
+	lb.mustInstall(t, name, port, []string{"-w", "1"}, lb.app)
+	get(t, fmt.Sprintf("http://127.0.0.1:%d/", port), time.Minute)
+	var n int
+	waitUntilTrue(t, 2*time.Minute, fmt.Sprintf("%d burst lines in the journal", lines), func() bool {
+		lb.mustRun("journalctl", "--sync")
+		out := lb.mustRun("sh", "-c", "journalctl --no-pager -u "+name+".service -o cat SDLAUNCH_WORKER=0 | grep -c '^burst line ' || true")
+		n, _ = strconv.Atoi(strings.TrimSpace(out))
+		return n >= lines
+	})
+	if n != lines {
+		t.Fatalf("%d burst lines in the journal, want %d", n, lines)
+	}
+	if out, _, _ := lb.run("journalctl", "--no-pager", "-u", name+".service", "-o", "cat", "--grep", "Suppressed"); strings.Contains(out, "Suppressed") {
+		t.Errorf("journald suppressed worker lines: %s", out)
 	}
 }
