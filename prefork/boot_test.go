@@ -283,3 +283,28 @@ func contains(sigs []syscall.Signal, sig syscall.Signal) bool {
 	}
 	return false
 }
+
+// A serving worker killed from outside restarts after the initial delay
+// every time: it booted fine, and backing off would let random kills drain
+// the pool (a 6 s stall in the chaos soak). A crash keeps doubling.
+func TestReadyWorkerKilledFromOutsideRestartsWithoutGrowingBackoff(t *testing.T) {
+	h := startReady(t, testConfig(), 0)
+	for range 5 {
+		h.advance(time.Second)
+		h.killed(h.cur(0), syscall.SIGKILL)
+		if got := h.s.wake.Sub(h.now); got != initialBackoff {
+			t.Fatalf("restart in %s after an outside kill, want %s", got, initialBackoff)
+		}
+		h.toWake()
+		h.ready(h.cur(0))
+	}
+	for want := initialBackoff; want <= 4*initialBackoff; want *= 2 {
+		h.advance(time.Second)
+		h.killed(h.cur(0), syscall.SIGSEGV)
+		if got := h.s.wake.Sub(h.now); got != want {
+			t.Fatalf("restart in %s after a crash, want %s", got, want)
+		}
+		h.toWake()
+		h.ready(h.cur(0))
+	}
+}

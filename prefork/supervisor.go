@@ -163,7 +163,11 @@ func (s *supervisor) onExit(ev exitEvent, now time.Time) {
 		if w.selfStop {
 			how += " after STOPPING=1"
 		}
-		s.restartLater(sl, inc, w, how+" after "+now.Sub(w.started).Round(time.Millisecond).String(), now)
+		// A serving worker killed from outside had booted fine: no crash
+		// loop to slow down. Backing off would let random kills of healthy
+		// workers (a chaos test, the OOM killer) drain the pool for seconds.
+		crash := !killedFromOutside(ev.status) || w.selfStop
+		s.restartLater(sl, inc, w, how+" after "+now.Sub(w.started).Round(time.Millisecond).String(), crash, now)
 		// Its group may still hold requests (the children of a master that
 		// died): they get the stop signal, not SIGKILL.
 		s.leftover(w, now)
@@ -174,7 +178,7 @@ func (s *supervisor) onExit(ev exitEvent, now time.Time) {
 		_ = s.env.kill(-w.pid(), unix.SIGKILL)
 		s.forget(w)
 		s.pool.lastEvent = fmt.Sprintf("worker %d %s before ready", sl.idx, how)
-		s.restartLater(sl, inc, w, how+" before it was ready, by a signal the launcher did not send (not a boot failure)", now)
+		s.restartLater(sl, inc, w, how+" before it was ready, by a signal the launcher did not send (not a boot failure)", true, now)
 	default:
 		// Nothing of a worker that never got ready serves: its group goes
 		// at once, and its last output is what the boot failure reports.
@@ -228,18 +232,21 @@ func killedFromOutside(ws unix.WaitStatus) bool {
 }
 
 // restartLater restarts a slot position whose worker exited without failing
-// to boot (a crash of a serving worker, or a kill from outside): with
-// backoff, doubling to --backoff-max and reset once a worker stayed up
-// stableAfter, counted as a restart.
-func (s *supervisor) restartLater(sl *slot, inc *incarnation, w *worker, what string, now time.Time) {
-	if now.Sub(w.started) >= stableAfter {
+// to boot (a crash of a serving worker, or a kill from outside): counted as
+// a restart, after a backoff that doubles to --backoff-max with every crash
+// (grow) and is reset once a worker stayed up stableAfter, or by a serving
+// worker's death at someone else's hand (!grow).
+func (s *supervisor) restartLater(sl *slot, inc *incarnation, w *worker, what string, grow bool, now time.Time) {
+	if !grow || now.Sub(w.started) >= stableAfter {
 		inc.delay = initialBackoff
 	}
 	inc.startAt = now.Add(inc.delay)
 	s.at(inc.startAt)
 	s.pool.restarts++
 	s.env.log.Logf(prioWarning, "%s %s; restarting in %s", w.id, what, inc.delay)
-	inc.delay = min(2*inc.delay, s.cfg.BackoffMax)
+	if grow {
+		inc.delay = min(2*inc.delay, s.cfg.BackoffMax)
+	}
 }
 
 // bootFailed handles a worker of inc that exited (or could not start)

@@ -3,9 +3,11 @@ package units
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -22,7 +24,7 @@ func TestChaosSoakUnderSystemd(t *testing.T) {
 		t.Skip("60 s soak")
 	}
 	lb := newLifeBox(t)
-	port := freePort(t, 41000, 44999)
+	port := freePort(t, 21000, 24999)
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	const name = "chaos"
 	lb.mustInstall(t, name, port, []string{"-w", "4"}, filepath.Join(lb.dir, "goapp"))
@@ -41,16 +43,19 @@ func TestChaosSoakUnderSystemd(t *testing.T) {
 		return n
 	}
 	fdsBefore, rssBefore := fds(), rss()
+	// Kills come from the host (the box's processes are the host's too),
+	// at the soak's pace: through nsenter each took about a second here.
+	launcher := hostPID(t, lb.box, mainPID)
 	stop := startPatientLoad(t, url)
 	kills := 0
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		time.Sleep(500 * time.Millisecond)
-		kids := strings.Fields(inBox("cat /proc/PID/task/*/children"))
+		kids := childPIDs(launcher)
 		if len(kids) == 0 {
 			continue
 		}
-		if _, _, code := lb.run("kill", "-KILL", kids[rand.IntN(len(kids))]); code == 0 {
+		if syscall.Kill(kids[rand.IntN(len(kids))], syscall.SIGKILL) == nil {
 			kills++
 		}
 	}
@@ -61,7 +66,10 @@ func TestChaosSoakUnderSystemd(t *testing.T) {
 		t.Fatalf("after the soak: %v (MainPID was %s): the launcher did not survive its workers' deaths", st, mainPID)
 	}
 	for kind := range res.Errors {
-		if kind != "reset" && kind != "eof" {
+		// Go's client says "server closed idle connection" of a connection
+		// the server closed before reading the request: the killed worker
+		// had accepted it.
+		if kind != "reset" && kind != "eof" && kind != "http: server closed idle connection" {
 			t.Errorf("failures of kind %q: only requests in flight in a killed worker may fail (%s)", kind, res)
 		}
 	}
@@ -102,7 +110,7 @@ func waitUntilTrue(t *testing.T, timeout time.Duration, what string, cond func()
 func TestWorkerBurstReachesTheJournalWhole(t *testing.T) {
 	lb := newLifeBox(t)
 	copyApps(t, lb.dir, "integration/apps/python_nodrain.py")
-	port := freePort(t, 41000, 44999)
+	port := freePort(t, 21000, 24999)
 	const name, lines = "burst", 30000
 	lb.deploy(t, fmt.Sprintf("#!/bin/sh\nseq -f 'burst line %%g' 1 %d\nexec /usr/bin/python3 %s\n", lines, filepath.Join(lb.dir, "python_nodrain.py")))
 	lb.mustInstall(t, name, port, []string{"-w", "1"}, lb.app)
@@ -120,4 +128,51 @@ func TestWorkerBurstReachesTheJournalWhole(t *testing.T) {
 	if out, _, _ := lb.run("journalctl", "--no-pager", "-u", name+".service", "-o", "cat", "--grep", "Suppressed"); strings.Contains(out, "Suppressed") {
 		t.Errorf("journald suppressed worker lines: %s", out)
 	}
+}
+
+// hostPID maps a pid of the box's pid namespace to the host's.
+func hostPID(t *testing.T, b *box, nsPID string) int {
+	t.Helper()
+	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", b.pid1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if l, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid)); err != nil || l != ns {
+			continue
+		}
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(st), "\n") {
+			if f, ok := strings.CutPrefix(line, "NSpid:"); ok {
+				if ids := strings.Fields(f); len(ids) > 0 && ids[len(ids)-1] == nsPID {
+					return pid
+				}
+			}
+		}
+	}
+	t.Fatalf("no host pid for pid %s of the box", nsPID)
+	return 0
+}
+
+// childPIDs lists pid's children.
+func childPIDs(pid int) []int {
+	files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	var out []int
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		for _, s := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(s); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
 }

@@ -77,7 +77,7 @@ func TestUncooperativeAppsLoseNothingUnderSystemd(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			port := freePort(t, 41000, 44999)
+			port := freePort(t, 21000, 24999)
 			url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 			args := append([]string{sdl, "install", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "-w", "2"}, c.flags...)
 			args = append(append(args, c.name, "--"), c.cmd...)
@@ -124,7 +124,7 @@ func TestUncooperativeAppsLoseNothingUnderSystemd(t *testing.T) {
 func TestReloadWaitsForRealReadinessUnderSystemd(t *testing.T) {
 	lb := newLifeBox(t)
 	copyApps(t, lb.dir, "integration/apps/die_late.py", "integration/apps/slow_import.py", "integration/apps/python_nodrain.py")
-	port := freePort(t, 41000, 44999)
+	port := freePort(t, 21000, 24999)
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	const name = "realready"
 	script := func(app string) string {
@@ -171,7 +171,7 @@ func TestSeed002WithoutPreloadFailsTheInstall(t *testing.T) {
 	copyApps(t, dir, "integration/launcher/testdata/seed002/app.py", "integration/launcher/testdata/seed002/views.py")
 	b := bootBox(t, dir)
 	sdl := filepath.Join(dir, "sdlaunch")
-	port := freePort(t, 41000, 44999)
+	port := freePort(t, 21000, 24999)
 	begin := time.Now()
 	out, errOut, code := b.run(sdl, "install", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "-w", "2",
 		"--start-timeout", "8s", "--chdir", dir, "seed002", "--", "/usr/bin/gunicorn", "-w", "1", "app:app")
