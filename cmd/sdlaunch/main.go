@@ -68,6 +68,7 @@ func newApp() *cli.App {
 		Commands: append([]*cli.Command{
 			runCommand(),
 			reloadWaitCommand(),
+			importCommand(),
 		}, unitCommands()...),
 	}
 	for _, c := range app.Commands {
