@@ -85,10 +85,14 @@ func importAction(c *cli.Context) error {
 	if err != nil {
 		return usageErrorf("%v", err)
 	}
-	// Every program's line must be one install accepts before anything
-	// is printed, written or installed.
+	// Every program's line must be one install (or generate) accepts
+	// before anything is printed, written or installed.
+	check := "install"
+	if generate != "" {
+		check = "generate"
+	}
 	for _, im := range ims {
-		if err := checkInstallArgs(im.Args); err != nil {
+		if err := checkUnitArgs(check, im.Args); err != nil {
 			var ee *exitError
 			if errors.As(err, &ee) && ee.code == exitUsage {
 				return usageErrorf("%s: [program:%s]: %s", im.Pos, im.Program, ee.msg)
@@ -137,14 +141,15 @@ func orNone(xs []string) string {
 	return strings.Join(xs, ", ")
 }
 
-// checkInstallArgs runs args through `sdlaunch install`'s own flags and
-// validation, rendering the units in memory; it writes and starts nothing.
-func checkInstallArgs(args []string) error {
+// checkUnitArgs runs args through the flags and validation of `sdlaunch
+// install` (or generate), rendering the units in memory; it writes and
+// starts nothing.
+func checkUnitArgs(command string, args []string) error {
 	app := newApp()
 	app.Writer, app.ErrWriter = io.Discard, io.Discard
-	app.Command("install").Action = func(c *cli.Context) error {
+	app.Command(command).Action = func(c *cli.Context) error {
 		_, _, err := renderFromFlags(c, units.FallbackSystemdVersion)
 		return err
 	}
-	return app.Run(append([]string{"sdlaunch", "install"}, args...))
+	return app.Run(append([]string{"sdlaunch", command}, args...))
 }

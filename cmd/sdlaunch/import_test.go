@@ -163,6 +163,7 @@ func TestImportRefusesBadInput(t *testing.T) {
 		"listen for two":     {[]string{"--listen", "127.0.0.1:80", good}, "--listen names the sockets of one program, and there are 2"},
 		"install refuses":    {[]string{"--listen", "127.0.0.1:80", missing}, `supervisord.conf:1: [program:a]: command "/no/such/command"`},
 		"bad extra":          {[]string{"--listen", "127.0.0.1:80", "--program", "a", good, "--", "--workers", "0"}, "supervisord.conf:1: [program:a]: --workers 0"},
+		"not generate's":     {[]string{"--listen", "127.0.0.1:80", "--program", "a", good, "--", "--dry-run"}, "supervisord.conf:1: [program:a]: flag provided but not defined: -dry-run"},
 	} {
 		args := append([]string{"import-supervisor", "--generate", out}, c.args...)
 		if name == "both modes" {
