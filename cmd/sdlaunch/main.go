@@ -53,6 +53,7 @@ func newApp() *cli.App {
 		Commands: append([]*cli.Command{
 			runCommand(),
 			reloadWaitCommand(),
+			importCommand(),
 		}, unitCommands()...),
 	}
 	app.Commands = append(app.Commands, versionCommand())
