@@ -113,7 +113,7 @@ func TestUserManagerInContainer(t *testing.T) {
 				t.Errorf("install output lacks %q:\n%s", want, out)
 			}
 		}
-		if body := get(t, url, 5*time.Second); !workerRe.MatchString(body) {
+		if body := get(t, url, 30*time.Second); !workerRe.MatchString(body) {
 			t.Fatalf("GET %s = %q", url, body)
 		}
 		if owner := strings.TrimSpace(ub.must(t, "stat", "-c", "%U", unitDir+"/userapp.service")); owner != boxUser {
@@ -147,7 +147,7 @@ func TestUserManagerInContainer(t *testing.T) {
 	})
 
 	t.Run("Status", func(t *testing.T) {
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(30 * time.Second)
 		workerLine := regexp.MustCompile(`(?m)^\s+\d+\s+worker\s+[01]\s+1\s+ready\s+.*goapp$`)
 		for {
 			out, errOut, code := ub.runUser(sdl, "status", "--user", "userapp")
@@ -170,12 +170,12 @@ func TestUserManagerInContainer(t *testing.T) {
 	})
 
 	t.Run("Logs", func(t *testing.T) {
-		m := workerRe.FindStringSubmatch(get(t, url+"hello", 5*time.Second))
+		m := workerRe.FindStringSubmatch(get(t, url+"hello", 30*time.Second))
 		if m == nil {
 			t.Fatal("no worker answered")
 		}
 		want := "goapp request /hello handled by worker " + m[1]
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(30 * time.Second)
 		for {
 			out, errOut, code := ub.runUser(sdl, "logs", "--user", "--worker", m[1], "-n", "200", "userapp")
 			if code == 0 && strings.Contains(out, want) {
@@ -199,9 +199,9 @@ func TestUserManagerInContainer(t *testing.T) {
 	})
 
 	t.Run("Reload", func(t *testing.T) {
-		before := workerRe.FindStringSubmatch(get(t, url, 5*time.Second))
+		before := workerRe.FindStringSubmatch(get(t, url, 30*time.Second))
 		out := ub.mustUser(t, sdl, "reload", "--user", "userapp")
-		after := workerRe.FindStringSubmatch(get(t, url, 5*time.Second))
+		after := newGeneration(t, url, before, 30*time.Second)
 		if before == nil || after == nil || after[2] == before[2] {
 			t.Errorf("reload --user did not roll a new generation: before %v after %v (%s)", before, after, out)
 		}
@@ -213,7 +213,7 @@ func TestUserManagerInContainer(t *testing.T) {
 		if now := mainPID(t); now == old || now == "0" {
 			t.Errorf("MainPID %s -> %s after restart --user", old, now)
 		}
-		get(t, url, 5*time.Second)
+		get(t, url, 30*time.Second)
 	})
 
 	t.Run("StrictRefusedOn252", func(t *testing.T) {
@@ -230,7 +230,9 @@ func TestUserManagerInContainer(t *testing.T) {
 
 	t.Run("FailedStartShowsUserJournal", func(t *testing.T) {
 		p := freePort(t, 60001, 65000)
-		args := []string{sdl, "install", "--user", "--listen", fmt.Sprintf("127.0.0.1:%d", p), "-w", "1", "--boot-retries=1", "--ready-after=200ms",
+		// --ready notify: never ready, however slow the machine (see
+		// TestUnitsInContainer/FailedStartExitsNonZeroWithJournal).
+		args := []string{sdl, "install", "--user", "--listen", fmt.Sprintf("127.0.0.1:%d", p), "-w", "1", "--boot-retries=1", "--ready=notify",
 			"failapp", "--", "/usr/bin/python3", "-c", "import sys; print('failapp cannot start'); sys.exit(1)"}
 		out, errOut, code := ub.runUser(args...)
 		if code != 1 {
