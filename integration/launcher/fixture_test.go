@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -52,9 +51,6 @@ type spec struct {
 	// goroutines) before it is kept; false drops the line. For floods of
 	// output that the test checks as they come instead of keeping them.
 	Tap func(line string) bool
-	// HoldStderr: nothing reads the launcher's stderr until
-	// launcher.releaseStderr (a consumer that stalls, like a busy journald).
-	HoldStderr bool
 }
 
 // launcher is one `sdlaunch run` process under test.
@@ -72,9 +68,6 @@ type launcher struct {
 	outEOF chan struct{} // both pipes reached EOF: nobody holds them any more
 	exited chan struct{}
 	state  *os.ProcessState
-
-	stderrGate    chan struct{} // closed: the stderr reader may read
-	releaseStderr func()
 }
 
 // newID returns a marker value unique to this test run.
@@ -114,19 +107,13 @@ func cleanEnv() []string {
 func start(t *testing.T, s spec) *launcher {
 	t.Helper()
 	l := &launcher{
-		t:          t,
-		id:         s.ID,
-		port:       s.Port,
-		stderr:     newFeed[string](),
-		stdout:     newFeed[string](),
-		outEOF:     make(chan struct{}),
-		exited:     make(chan struct{}),
-		stderrGate: make(chan struct{}),
-	}
-	var once sync.Once
-	l.releaseStderr = func() { once.Do(func() { close(l.stderrGate) }) }
-	if !s.HoldStderr {
-		l.releaseStderr()
+		t:      t,
+		id:     s.ID,
+		port:   s.Port,
+		stderr: newFeed[string](),
+		stdout: newFeed[string](),
+		outEOF: make(chan struct{}),
+		exited: make(chan struct{}),
 	}
 	if l.id == "" {
 		l.id = newID(t)
@@ -188,10 +175,7 @@ func start(t *testing.T, s spec) *launcher {
 
 	outDone, errDone := make(chan struct{}), make(chan struct{})
 	go readLines(outR, l.stdout, s.Tap, outDone)
-	go func() {
-		<-l.stderrGate
-		readLines(errR, l.stderr, s.Tap, errDone)
-	}()
+	go readLines(errR, l.stderr, s.Tap, errDone)
 	go func() {
 		<-outDone
 		<-errDone
@@ -220,7 +204,6 @@ func (l *launcher) markerAssignment() string { return markerVar + "=" + l.id }
 
 func (l *launcher) cleanup() {
 	t := l.t
-	l.releaseStderr()
 	select {
 	case <-l.exited:
 	default:

@@ -6,7 +6,7 @@
 # Options (after the script name):
 #   --exit-at-boot N   print one line and exit N before serving
 #   --log-demo         at boot, log a "<3>" line and a multi-line traceback
-#   --slow-boot S      take S seconds to boot, sending EXTEND_TIMEOUT_USEC=3s
+#   --slow-boot S      take S seconds to boot, sending EXTEND_TIMEOUT_USEC=10s
 #                      and a STATUS= every second
 #   --boot-delay S     wait S seconds before READY=1
 #   --access-log       print a line for every request served
@@ -110,7 +110,7 @@ def main(argv):
     if "slow-boot" in opts:
         end = time.monotonic() + float(opts["slow-boot"])
         while time.monotonic() < end:
-            notify("EXTEND_TIMEOUT_USEC=3000000\nSTATUS=booting, %.0fs to go" % (end - time.monotonic()))
+            notify("EXTEND_TIMEOUT_USEC=10000000\nSTATUS=booting, %.0fs to go" % (end - time.monotonic()))
             time.sleep(min(1.0, max(0.0, end - time.monotonic())))
     if "boot-delay" in opts:
         time.sleep(float(opts["boot-delay"]))
