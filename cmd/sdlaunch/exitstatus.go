@@ -61,6 +61,11 @@ func exitStatuses() map[string][]exitStatus {
 			{exitUnexpected, "the service manager could not be reached, or a unit failed to start or the service did not become ready (its journal lines are printed)"},
 			usage("NAME, the command, an option; checked before systemd is touched"),
 		},
+		"import-supervisor": {
+			{exitOK, "the install lines were printed, the units written into --generate DIR, or every program installed and ready (--install)"},
+			{exitUnexpected, "the units could not be written, or an --install failed as install fails (the programs installed so far are named)"},
+			usage("the file, its line and key: unreadable or malformed configuration, a program that cannot be carried over, a missing --listen"),
+		},
 		"uninstall": {
 			{exitOK, "the units were stopped, disabled and removed"},
 			{exitUnexpected, "NAME is not installed by sdlaunch, or the service manager could not be reached or failed a step"},

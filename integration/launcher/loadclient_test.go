@@ -19,11 +19,11 @@ type load struct {
 	// refused counts connections refused at connect: the service was not
 	// there any more (after a standalone stop), nothing of the request was
 	// sent; they are not in failed.
-	refused    atomic.Int64
-	stop       chan struct{}
-	wg         sync.WaitGroup
-	mu         sync.Mutex
-	errs       []string
+	refused atomic.Int64
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	errs    []string
 }
 
 func startLoad(c *http.Client, url string, clients int) *load {

@@ -46,7 +46,7 @@ func TestChaosSoakUnderSystemd(t *testing.T) {
 	// Kills come from the host (the box's processes are the host's too),
 	// at the soak's pace: through nsenter each took about a second here.
 	launcher := hostPID(t, lb.box, mainPID)
-	stop := startPatientLoad(t, url)
+	stop := startLoad(t, url)
 	kills := 0
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {

@@ -1,7 +1,6 @@
 package units
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,36 +8,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/sdlaunch/sdlaunch/integration/load"
 )
 
 // Seed 000's supervisord program, imported with `sdlaunch import-supervisor
 // --install` into a real systemd: the unmodified Flask app.run() behind
 // /bin/bash -E -c ./run.py serves, and `systemctl restart` under load loses
 // no request and never meets EADDRINUSE.
-
-// startPatientLoad is startLoad with a per-request timeout that only
-// bounds a hang: a request that waits in the socket's backlog while a
-// restarted app boots on a busy machine is slow, not failed. Failed are
-// the refused, reset, cut and wrongly answered ones.
-func startPatientLoad(t *testing.T, url string) (stop func() load.Result) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan load.Result, 1)
-	go func() { ch <- load.Run(ctx, load.Options{URL: url, Clients: 8, Timeout: 2 * time.Minute}) }()
-	var once sync.Once
-	var res load.Result
-	stop = func() load.Result {
-		once.Do(func() { cancel(); res = <-ch })
-		return res
-	}
-	t.Cleanup(func() { stop() })
-	return stop
-}
 
 var flaskPidRe = regexp.MustCompile(`^flask-app pid=(\d+)\n$`)
 
@@ -156,7 +133,7 @@ func TestImportSupervisorSeed000(t *testing.T) {
 	}
 
 	pid := awaitFlask(t, url, "", 2*time.Minute)
-	stopLoad := startPatientLoad(t, url)
+	stopLoad := startLoad(t, url)
 	const restarts = 5
 	for i := 1; i <= restarts; i++ {
 		oldMain := strings.TrimSpace(b.mustRun("systemctl", "show", "-p", "MainPID", "--value", "flask-app.service"))
@@ -215,7 +192,7 @@ func TestImportSupervisorGunicorn(t *testing.T) {
 	if body := patientGet(t, url); !strings.HasPrefix(body, "gunicorn worker=") {
 		t.Fatalf("GET %s = %q", url, body)
 	}
-	stopLoad := startPatientLoad(t, url)
+	stopLoad := startLoad(t, url)
 	for i := 1; i <= 3; i++ {
 		oldMain := strings.TrimSpace(b.mustRun("systemctl", "show", "-p", "MainPID", "--value", "shop.service"))
 		restart(t, b, "shop.service")

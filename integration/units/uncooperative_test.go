@@ -1,16 +1,12 @@
 package units
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/sdlaunch/sdlaunch/integration/load"
 )
 
 // Issue 8 under a real systemd 252: apps that never send an honest READY=1
@@ -35,25 +31,6 @@ func copyApps(t *testing.T, dir string, files ...string) {
 			t.Fatal(err)
 		}
 	}
-}
-
-// startPatientLoad is startLoad with a request timeout far above any boot
-// time of this machine: these tests count lost requests, not slow ones
-// (latency is make bench's business), and a restart keeps every client
-// waiting in the socket's queue while the new workers boot.
-func startPatientLoad(t *testing.T, url string) (stop func() load.Result) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan load.Result, 1)
-	go func() { ch <- load.Run(ctx, load.Options{URL: url, Clients: 8, Timeout: 2 * time.Minute}) }()
-	var once sync.Once
-	var res load.Result
-	stop = func() load.Result {
-		once.Do(func() { cancel(); res = <-ch })
-		return res
-	}
-	t.Cleanup(func() { stop() })
-	return stop
 }
 
 func TestUncooperativeAppsLoseNothingUnderSystemd(t *testing.T) {
@@ -86,7 +63,7 @@ func TestUncooperativeAppsLoseNothingUnderSystemd(t *testing.T) {
 			}
 			defer b.run(sdl, "uninstall", c.name)
 			get(t, url, 30*time.Second)
-			stop := startPatientLoad(t, url)
+			stop := startLoad(t, url)
 			for i := range rounds {
 				if out, errOut, code := b.run("systemctl", "restart", c.name+".service"); code != 0 {
 					t.Fatalf("systemctl restart %d: exit %d\n%s%s", i+1, code, out, errOut)
@@ -95,7 +72,7 @@ func TestUncooperativeAppsLoseNothingUnderSystemd(t *testing.T) {
 			restarts := stop()
 			t.Logf("%d systemctl restarts under load: %s", rounds, restarts)
 			checkLoad(t, restarts, 100)
-			stop = startPatientLoad(t, url)
+			stop = startLoad(t, url)
 			for i := range rounds {
 				if out, errOut, code := b.run("systemctl", "reload", c.name+".service"); code != 0 {
 					t.Fatalf("systemctl reload %d: exit %d\n%s%s", i+1, code, out, errOut)
@@ -133,7 +110,7 @@ func TestReloadWaitsForRealReadinessUnderSystemd(t *testing.T) {
 	lb.deploy(t, script("python_nodrain.py"))
 	lb.mustInstall(t, name, port, []string{"-w", "2"}, lb.app)
 	get(t, url, 30*time.Second)
-	stop := startPatientLoad(t, url)
+	stop := startLoad(t, url)
 
 	lb.deploy(t, script("die_late.py"))
 	out, errOut, code, took := lb.reload(name)

@@ -66,7 +66,7 @@ func InProgress(prev map[uint64]SockInfo, c Conn) (busy bool, why string) {
 		// sends at once lands its request in the jiffy the connection was
 		// set up in, which is also the "last sent" time of a connection
 		// that never sent, so the two tie for good.)
-		return true, fmt.Sprintf("request read %v ago, no answer written yet", s.LastRecv)
+		return true, fmt.Sprintf("request read, not answered (nothing written yet; read %v ago)", s.LastRecv)
 	}
 	if s.LastRecv < s.LastSend || (s.LastRecv == s.LastSend && s.LastRecv < freshConn) {
 		return true, fmt.Sprintf("request read, not answered (last received %v ago, last sent %v ago)", s.LastRecv, s.LastSend)

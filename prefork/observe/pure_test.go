@@ -165,7 +165,7 @@ func TestInProgressRules(t *testing.T) {
 		// the handshake, the "last sent" time of a connection that never
 		// sent, so the two tie for good; a 2 s request was cut before.
 		{"fresh, request read, nothing written, a second old", prevOf(with(func(s *SockInfo) { s.BytesAcked, s.LastRecv, s.LastSend = 0, 1900*ms, 1900*ms })),
-			with(func(s *SockInfo) { s.BytesAcked, s.LastRecv, s.LastSend = 0, 2000*ms, 2000*ms }), true, "no answer written yet"},
+			with(func(s *SockInfo) { s.BytesAcked, s.LastRecv, s.LastSend = 0, 2000*ms, 2000*ms }), true, "nothing written yet"},
 		{"not sent yet", prevOf(idle), with(func(s *SockInfo) { s.NotSent = 1 }), true, "1 response bytes not sent"},
 		{"received since", prevOf(idle), with(func(s *SockInfo) { s.BytesReceived = 101 }), true, "received 1 bytes since"},
 		{"acked since", prevOf(idle), with(func(s *SockInfo) { s.BytesAcked = 600 }), true, "sent data since"},
