@@ -89,11 +89,13 @@ func TestAcceptModeFallsBackToTheTimerWhenBlind(t *testing.T) {
 	for i := range 2 {
 		h.seen[h.cur(i).pid()] = observation{unknown: "thread 43 waits in io_uring_enter"}
 	}
-	h.toWake()
-	if h.cur(0).state != wStarting {
-		t.Fatal("ready before --ready-after although blind")
+	for range unknownLooks {
+		h.toWake()
 	}
-	h.advance(300 * time.Millisecond)
+	if h.cur(0).state != wStarting || !h.cur(0).blind {
+		t.Fatalf("after %d looks that could not see: state %s, blind %v", unknownLooks, h.cur(0).state, h.cur(0).blind)
+	}
+	h.advance(300*time.Millisecond - h.now.Sub(h.cur(0).started))
 	if h.cur(0).state != wReady || h.cur(1).state != wReady {
 		t.Fatal("not ready at --ready-after")
 	}
@@ -135,6 +137,9 @@ func TestNotifyModeTrustsREADYWhereBlind(t *testing.T) {
 	w := h.cur(0)
 	h.seen[w.pid()] = observation{unknown: "permission denied"}
 	h.ready(w)
+	for range unknownLooks - 1 {
+		h.toWake()
+	}
 	if w.state != wReady {
 		t.Fatal("READY=1 not trusted where the launcher cannot look")
 	}
@@ -386,4 +391,46 @@ func TestFreezeFailureStillStops(t *testing.T) {
 		t.Fatal("no stop signal when the group cannot be frozen")
 	}
 	h.mustLog("cannot freeze its process group")
+}
+
+// One look that cannot see is not blindness: a wait resumed after a signal
+// shows as restart_syscall for a moment.
+func TestOneUnknownLookIsNotBlindness(t *testing.T) {
+	h := newHarness(t, acceptConfig(), 0)
+	w := h.cur(0)
+	h.seen[w.pid()] = observation{unknown: "pid 101 thread 101 is in restart_syscall"}
+	h.toWake()
+	delete(h.seen, w.pid())
+	h.toWake()
+	if w.state != wReady || w.blind {
+		t.Fatalf("state %s blind %v: one unknown look made the worker blind", w.state, w.blind)
+	}
+	if h.s.pool.blindNote != "" {
+		t.Errorf("blind note %q after a passing unknown", h.s.pool.blindNote)
+	}
+}
+
+// A main process that accepts and handles its stop signal late (Python's
+// KeyboardInterrupt) is signalled only while parked in its wait for
+// connections: caught mid-loop it would accept more before it stops.
+func TestLateHandlerIsSignalledOnlyWhileParked(t *testing.T) {
+	h := startReady(t, testConfig(), 0)
+	w := h.cur(0)
+	if w.acceptor != w.pid() {
+		t.Fatalf("acceptor %d, want the main process %d", w.acceptor, w.pid())
+	}
+	parked := false
+	h.s.env.parked = func(pid int) bool { return parked }
+	h.s.env.catches = func(pid int, sig syscall.Signal) bool { return true }
+	k := len(h.kills)
+	h.signal(syscall.SIGTERM)
+	h.toWake()
+	if contains(h.killsTo(w, k), syscall.SIGTERM) {
+		t.Fatal("signalled while not parked in its wait")
+	}
+	parked = true
+	h.toWake()
+	if !contains(h.killsTo(w, k), syscall.SIGTERM) {
+		t.Fatal("not signalled once parked")
+	}
 }

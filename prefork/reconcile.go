@@ -159,11 +159,17 @@ func (s *supervisor) look(w *worker, now time.Time) {
 	if s.env.observe != nil {
 		o = s.env.observe(w.pid())
 	}
+	if o.unknown != "" && !o.accepting {
+		w.unknowns++
+	} else {
+		w.unknowns = 0
+	}
 	switch {
 	case o.accepting:
 		s.env.log.Logf(prioDebug, "%s is ready: %s", w.id, o.detail)
+		w.acceptor = o.pid
 		s.markReady(w, now)
-	case o.unknown != "":
+	case o.unknown != "" && w.unknowns >= unknownLooks:
 		w.blind = true
 		fallback := "READY=1 alone"
 		if s.cfg.Ready == ReadyAccept {

@@ -48,6 +48,8 @@ type worker struct {
 	// readiness
 	gotReady bool      // READY=1 arrived
 	blind    bool      // its group cannot be observed: timer (accept) or READY=1 alone (notify)
+	unknowns int       // consecutive looks that could not see (blind after unknownLooks)
+	acceptor int       // the process seen waiting for connections when it became ready
 	timedOut bool      // the launcher killed it at its start timeout
 	nextLook time.Time // next observation (starting) or inspection (stopping)
 	looks    int       // observations or inspections so far, for their backoff
@@ -59,6 +61,11 @@ type worker struct {
 	busy      int       // requests in progress at the last inspection
 	busyWhy   string
 }
+
+// unknownLooks is how many looks in a row must fail to see before a worker
+// is taken for unobservable: one can be passing (a wait resumed after a
+// signal shows as restart_syscall, whose arguments /proc does not show).
+const unknownLooks = 3
 
 // lookDelay spaces out the observations of a booting worker: 5 ms, doubling
 // to 50 ms, so a fast app is ready within a few ms and a slow import costs

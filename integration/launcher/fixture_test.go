@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sdlaunch/sdlaunch/integration/testapp/report"
+	"golang.org/x/sys/unix"
 )
 
 // spec describes one launcher run.
@@ -51,6 +52,9 @@ type spec struct {
 	// goroutines) before it is kept; false drops the line. For floods of
 	// output that the test checks as they come instead of keeping them.
 	Tap func(line string) bool
+	// StderrPipeSize is the capacity of the launcher's stderr pipe
+	// (F_SETPIPE_SZ); the kernel's default (64 KiB) when 0.
+	StderrPipeSize int
 }
 
 // launcher is one `sdlaunch run` process under test.
@@ -162,6 +166,13 @@ func start(t *testing.T, s spec) *launcher {
 	errR, errW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if s.StderrPipeSize > 0 {
+		// On the write end, which exec hands to the launcher (and makes
+		// blocking) anyway.
+		if _, err := unix.FcntlInt(errW.Fd(), unix.F_SETPIPE_SZ, s.StderrPipeSize); err != nil {
+			t.Fatalf("F_SETPIPE_SZ %d: %v", s.StderrPipeSize, err)
+		}
 	}
 	cmd.Stdout, cmd.Stderr = outW, errW
 	cmd.ExtraFiles = s.ExtraFiles

@@ -8,6 +8,8 @@ import (
 
 // Wait is the verdict of one look at whether a group waits for connections.
 type Wait struct {
+	// PID is the process seen waiting, when Accepting.
+	PID int
 	// Accepting: some thread of the pids is blocked waiting for connections
 	// on a listener (in accept, or in poll/select/epoll with it in the set).
 	Accepting bool
@@ -30,7 +32,16 @@ type Wait struct {
 // A stopped thread (a frozen group) is not waiting, though /proc still
 // shows the syscall it will resume.
 func (fs FS) Accepting(pids []int, ls []Listener) Wait {
-	return accepting(fs.proc(), fs.arch(), pids, ls)
+	return accepting(fs.proc(), fs.arch(), pids, ls, false)
+}
+
+// Parked is Accepting for a frozen group: whether a thread of pids, stopped,
+// will resume a wait for connections on one of ls. A process whose app
+// handles its stop signal late (Python raises KeyboardInterrupt at its next
+// step) must be stopped while it is parked there: caught mid-loop, between
+// poll and accept, it would accept more before it stops.
+func (fs FS) Parked(pids []int, ls []Listener) Wait {
+	return accepting(fs.proc(), fs.arch(), pids, ls, true)
 }
 
 type unknowns struct {
@@ -55,7 +66,7 @@ func (u unknowns) String() string {
 	return fmt.Sprintf("%s (and %d more)", u.first, u.n-1)
 }
 
-func accepting(p proc, arch string, pids []int, ls []Listener) Wait {
+func accepting(p proc, arch string, pids []int, ls []Listener, parked bool) Wait {
 	if _, ok := lookupSys(arch, 0); !ok {
 		return Wait{Unknown: "observation not supported on GOARCH " + arch}
 	}
@@ -86,7 +97,7 @@ func accepting(p proc, arch string, pids []int, ls []Listener) Wait {
 		if len(held) == 0 {
 			continue // without a listener fd a process cannot accept on it
 		}
-		w, waits := pidAccepting(p, arch, pid, fds, held, byIno, ls, &unk)
+		w, waits := pidAccepting(p, arch, pid, fds, held, byIno, ls, &unk, parked)
 		if w != nil {
 			return *w
 		}
@@ -103,7 +114,7 @@ func accepting(p proc, arch string, pids []int, ls []Listener) Wait {
 
 // pidAccepting looks at each thread of pid. It returns the verdict when a
 // thread accepts, else what the threads were doing (compressed: "futex x3").
-func pidAccepting(p proc, arch string, pid int, fds fdTable, held map[int]int, byIno map[uint64]int, ls []Listener, unk *unknowns) (*Wait, []string) {
+func pidAccepting(p proc, arch string, pid int, fds fdTable, held map[int]int, byIno map[uint64]int, ls []Listener, unk *unknowns, parked bool) (*Wait, []string) {
 	tids, err := p.readDir(strconv.Itoa(pid) + "/task")
 	if err != nil {
 		if !gone(err) {
@@ -143,7 +154,7 @@ func pidAccepting(p proc, arch string, pid int, fds fdTable, held map[int]int, b
 		e, _ := lookupSys(arch, sc.nr)
 		var hit *Wait
 		found := func(li, fd int, how string) {
-			hit = &Wait{Accepting: true, Detail: fmt.Sprintf("pid %d thread %d in %s on %s (fd %d%s)", pid, tid, e.name, ls[li], fd, how)}
+			hit = &Wait{Accepting: true, PID: pid, Detail: fmt.Sprintf("pid %d thread %d in %s on %s (fd %d%s)", pid, tid, e.name, ls[li], fd, how)}
 		}
 		switch e.kind {
 		case sysAccept:
@@ -193,8 +204,12 @@ func pidAccepting(p proc, arch string, pid int, fds fdTable, held map[int]int, b
 		if hit != nil {
 			// A stopped thread (SIGSTOP, a frozen group) still shows the
 			// syscall it will resume: it is not waiting now.
+			stopped := false
 			if st, err := threadState(p, pid, t); err == nil && (st == 'T' || st == 't') {
-				waits = append(waits, "stopped in "+e.name)
+				stopped = true
+			}
+			if stopped != parked {
+				waits = append(waits, map[bool]string{true: "stopped in ", false: "not stopped, in "}[stopped]+e.name)
 				continue
 			}
 			return hit, nil

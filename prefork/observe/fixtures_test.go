@@ -103,7 +103,12 @@ func TestFixtures(t *testing.T) {
 				t.Errorf("Group = %v, recorded %v", pids, m.PIDs)
 			}
 			w := fs.Accepting(pids, m.Listeners)
-			if w != m.Wait {
+			if w.Accepting && w.PID == 0 {
+				t.Errorf("Accepting over the fixture: no PID for %+v", w)
+			}
+			recorded := m.Wait
+			recorded.PID = w.PID // recorded before Wait had it; the Detail names it
+			if w != recorded {
 				t.Errorf("Accepting over the fixture:\n got  %+v\n live %+v", w, m.Wait)
 			}
 			sc.check(t, w)
