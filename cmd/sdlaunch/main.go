@@ -63,8 +63,11 @@ func newApp() *cli.App {
 		Usage:                  "let systemd own your app's sockets; pre-fork and supervise its workers",
 		HideHelpCommand:        true,
 		UseShortOptionHandling: true,
-		CustomAppHelpTemplate:  cli.AppHelpTemplate + "\n" + exitStatusHelp + "\n",
-		OnUsageError:           onUsageError,
+		// A repeatable flag's value is one value: a comma belongs to it
+		// (--env URL=postgres://h/db?a=1,b=2), it separates nothing.
+		DisableSliceFlagSeparator: true,
+		CustomAppHelpTemplate:     cli.AppHelpTemplate + "\n" + exitStatusHelp + "\n",
+		OnUsageError:              onUsageError,
 		Commands: append([]*cli.Command{
 			runCommand(),
 			reloadWaitCommand(),
