@@ -85,11 +85,11 @@ func FuzzListen(f *testing.F) {
 			t.Fatalf("%q -> stream %q", s, l.Stream)
 		}
 		re := l.Stream
-		if l.Unix {
+		if l.Unix() {
 			re = "unix:" + re
 		}
 		l2, err := ParseListen(re)
-		if err != nil || l2.Stream != l.Stream || l2.key != l.key && !l.wild {
+		if err != nil || l2.Stream != l.Stream || l2.Address != l.Address {
 			t.Fatalf("%q -> %q -> %+v, %v", s, l.Stream, l2, err)
 		}
 	})

@@ -78,7 +78,7 @@ func (a *App) renderSocket(g SocketGroup) (File, error) {
 	hasUnix := false
 	for _, l := range g.Listeners {
 		opts = append(opts, o("Socket", "ListenStream", escapeSpecifiers(l.Stream)))
-		hasUnix = hasUnix || l.Unix && !strings.HasPrefix(l.Stream, "@")
+		hasUnix = hasUnix || l.Unix() && !l.Abstract()
 	}
 	if g.Label != "" {
 		opts = append(opts, o("Socket", "FileDescriptorName", g.Label))

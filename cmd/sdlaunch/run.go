@@ -152,19 +152,9 @@ func sockets(listen []string) ([]*activation.Socket, string, error) {
 	if len(listen) == 0 {
 		return nil, "", usageErrorf("no socket: systemd passed none (LISTEN_FDS) and no --listen address was given")
 	}
-	var specs []activation.Spec
-	seen := map[string]bool{}
-	for _, raw := range listen {
-		sp, err := activation.ParseAddr(raw)
-		if err != nil {
-			return nil, "", usageErrorf("--listen: %v", err)
-		}
-		key := sp.Network + " " + sp.Address
-		if seen[key] {
-			return nil, "", usageErrorf("--listen %q: given twice", raw)
-		}
-		seen[key] = true
-		specs = append(specs, sp)
+	specs, err := activation.ParseAddrs(listen)
+	if err != nil {
+		return nil, "", usageErrorf("--listen: %v", err)
 	}
 	socks, err := activation.Bind(specs)
 	if err != nil {
