@@ -35,7 +35,6 @@ const FallbackSystemdVersion = 252
 type Launcher struct {
 	GracefulTimeout time.Duration // --graceful-timeout
 	StartTimeout    time.Duration // --start-timeout
-	StopSignal      string        // --stop-signal, validated by name
 }
 
 // App describes one app to install as systemd units. Zero values mean

@@ -44,7 +44,7 @@ func goldenApps() map[string]*App {
 			Listen:       []string{"http=[::]:80", "http=127.0.0.1:8080", "admin=unix:/run/shop-api/admin.sock", ":9100"},
 			SdlaunchPath: goldenSdlaunch,
 			RunArgs:      []string{"--workers=8", "--ready=notify", "--stop-signal=INT", "--graceful-timeout=1m0s", "--chdir=/srv/shop api"},
-			Launcher:     Launcher{GracefulTimeout: time.Minute, StopSignal: "INT"},
+			Launcher:     Launcher{GracefulTimeout: time.Minute},
 			Command:      []string{"/usr/bin/gunicorn", "--worker-class=sync", "shop.wsgi:app"},
 			RunAs:        "www-data:www-data",
 			Chdir:        "/srv/shop api",

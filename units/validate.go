@@ -163,9 +163,6 @@ func (a *App) Validate() error {
 			return invalidf("command argument %q %v", arg, err)
 		}
 	}
-	if _, err := ParseSignal(a.stopSignal()); err != nil {
-		return invalidf("--stop-signal: %v", err)
-	}
 	if a.Launcher.GracefulTimeout < 0 || a.Launcher.StartTimeout < 0 {
 		return invalidf("negative launcher timeout")
 	}
@@ -210,13 +207,6 @@ func (a *App) Validate() error {
 		return invalidf("--backlog %d out of range", a.Backlog)
 	}
 	return a.validateSocketOwner()
-}
-
-func (a *App) stopSignal() string {
-	if a.Launcher.StopSignal == "" {
-		return "TERM"
-	}
-	return a.Launcher.StopSignal
 }
 
 func (a *App) validateIdentity() error {

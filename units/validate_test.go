@@ -38,8 +38,6 @@ func TestValidateRefuses(t *testing.T) {
 		"graceful":        func(a *App) { a.Launcher.GracefulTimeout = time.Minute; a.TimeoutStop = time.Minute },
 		"graceful-equal":  func(a *App) { a.TimeoutStop = 30 * time.Second },
 		"start-timeout":   func(a *App) { a.TimeoutStart = 10 * time.Second },
-		"signal":          func(a *App) { a.Launcher.StopSignal = "NOPE" },
-		"signal-number":   func(a *App) { a.Launcher.StopSignal = "15" },
 		"relative-cmd":    func(a *App) { a.Command[0] = "python3" },
 		"no-cmd":          func(a *App) { a.Command = nil },
 		"nl-arg":          func(a *App) { a.Command = append(a.Command, "x\ny") },
@@ -92,20 +90,6 @@ func TestValidateRefuses(t *testing.T) {
 	off.Chdir = "/tmp/app"
 	if err := off.Validate(); err != nil {
 		t.Errorf("--hardening=off must allow /tmp: %v", err)
-	}
-}
-
-func TestParseSignal(t *testing.T) {
-	for in, want := range map[string]string{"TERM": "SIGTERM", "sigint": "SIGINT", "SIGQUIT": "SIGQUIT", "Hup": "SIGHUP", "usr1": "SIGUSR1"} {
-		got, err := ParseSignal(in)
-		if err != nil || got != want {
-			t.Errorf("ParseSignal(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"", "SIG", "TERMINATE", "15", "SIGTERM\n"} {
-		if got, err := ParseSignal(bad); err == nil {
-			t.Errorf("ParseSignal(%q) = %q, want an error", bad, got)
-		}
 	}
 }
 

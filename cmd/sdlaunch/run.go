@@ -107,7 +107,7 @@ func launcherConfig(c *cli.Context, command []string) (prefork.Config, error) {
 	if cfg.Ready, err = prefork.ParseReadyMode(c.String(flagReady)); err != nil {
 		return cfg, usageErrorf("%v", err)
 	}
-	if cfg.StopSignal, err = prefork.ParseSignal(c.String(flagStopSignal)); err != nil {
+	if cfg.StopSignal, err = prefork.ParseStopSignal(c.String(flagStopSignal)); err != nil {
 		return cfg, usageErrorf("--stop-signal: %v", err)
 	}
 	// Sockets are checked after the rest; give Validate a placeholder.

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/sdlaunch/sdlaunch/prefork"
 	"github.com/urfave/cli/v2"
 )
 
@@ -51,7 +52,7 @@ func launcherFlags() []cli.Flag {
 		&cli.DurationFlag{Name: flagReadyAfter, Value: time.Second, Usage: "alive mode: a worker is ready once it has stayed up this long"},
 		&cli.DurationFlag{Name: flagStartTimeout, Value: defaultStartTimeout, Usage: "notify mode: a worker that has not sent READY=1 by then failed to boot"},
 		&cli.IntFlag{Name: flagBootRetries, Value: 3, Usage: "consecutive boot failures in a slot before giving up (exit 69, or roll back a reload)"},
-		&cli.StringFlag{Name: flagStopSignal, Value: "TERM", Usage: "`SIGNAL` that asks a worker to finish in-flight requests and exit (INT for the Flask dev server)"},
+		&cli.StringFlag{Name: flagStopSignal, Value: "TERM", Usage: "`SIGNAL` that asks a worker to finish in-flight requests and exit: " + prefork.StopSignalNames() + " (INT for the Flask dev server)"},
 		&cli.DurationFlag{Name: flagGracefulTimeout, Value: defaultGracefulTimeout, Usage: "how long stopping workers may take before they are killed"},
 		&cli.DurationFlag{Name: flagBackoffMax, Value: 10 * time.Second, Usage: "cap of the crash-restart backoff (100ms doubling)"},
 		&cli.DurationFlag{Name: flagWorkerWatchdog, Usage: "give each worker WATCHDOG_USEC; kill and replace a worker that stops pinging (0: off)"},
@@ -76,6 +77,14 @@ func runArgs(c *cli.Context) []string {
 			v = fmt.Sprint(c.Int(name))
 		case *cli.DurationFlag:
 			v = c.Duration(name).String()
+		case *cli.StringFlag:
+			v = c.String(name)
+			if name == flagStopSignal {
+				// validated by checkLauncherFlags; "int" becomes INT
+				if sig, err := prefork.ParseStopSignal(v); err == nil {
+					v = prefork.SignalName(sig)
+				}
+			}
 		default:
 			v = c.String(name)
 		}

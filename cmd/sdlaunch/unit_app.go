@@ -155,7 +155,6 @@ func appFromFlags(c *cli.Context, systemdVersion int) (*units.App, error) {
 		Launcher: units.Launcher{
 			GracefulTimeout: c.Duration(flagGracefulTimeout),
 			StartTimeout:    c.Duration(flagStartTimeout),
-			StopSignal:      c.String(flagStopSignal),
 		},
 		UserManager:    c.Bool(flagUserManager),
 		RunAs:          c.String(flagRunAs),
@@ -190,13 +189,8 @@ func appFromFlags(c *cli.Context, systemdVersion int) (*units.App, error) {
 // checkLauncherFlags refuses launcher options `sdlaunch run` would refuse,
 // so a bad value fails now instead of at every start of the unit.
 func checkLauncherFlags(c *cli.Context, command []string) error {
-	if _, err := launcherConfig(c, command); err != nil {
-		return err
-	}
-	if _, err := units.ParseSignal(c.String(flagStopSignal)); err != nil {
-		return usageErrorf("--stop-signal: %v", err)
-	}
-	return nil
+	_, err := launcherConfig(c, command)
+	return err
 }
 
 // detectVersion asks the manager for its version; 0 when it cannot.
