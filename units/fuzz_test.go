@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/coreos/go-systemd/v22/unit"
@@ -108,6 +109,8 @@ func FuzzRender(f *testing.F) {
 			Chdir:        "/srv/app",
 			Env:          []string{env},
 			Description:  desc,
+			TimeoutStop:  45 * time.Second,
+			TimeoutStart: 90 * time.Second,
 		}
 		files, err := a.Render()
 		if err != nil {

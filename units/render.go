@@ -179,8 +179,8 @@ func (a *App) renderService(sockets []string) (File, error) {
 		// --stop-signal), SIGKILL to everything left after TimeoutStopSec.
 		o("Service", "KillMode", "mixed"),
 		o("Service", "KillSignal", "SIGTERM"),
-		o("Service", "TimeoutStartSec", fmtDur(a.timeoutStart())),
-		o("Service", "TimeoutStopSec", fmtDur(a.timeoutStop())),
+		o("Service", "TimeoutStartSec", fmtDur(a.TimeoutStart)),
+		o("Service", "TimeoutStopSec", fmtDur(a.TimeoutStop)),
 		o("Service", "Restart", "on-failure"),
 		o("Service", "RestartSec", fmtDur(restartDelay)),
 		// 2: bad configuration, 69: workers could not boot; restarting

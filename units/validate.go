@@ -163,14 +163,8 @@ func (a *App) Validate() error {
 			return invalidf("command argument %q %v", arg, err)
 		}
 	}
-	if a.Launcher.GracefulTimeout < 0 || a.Launcher.StartTimeout < 0 {
-		return invalidf("negative launcher timeout")
-	}
-	if a.TimeoutStop != 0 && a.TimeoutStop <= a.gracefulTimeout() {
-		return invalidf("--timeout-stop-sec %s: must be above --graceful-timeout %s, or systemd kills workers still draining", fmtDur(a.TimeoutStop), fmtDur(a.gracefulTimeout()))
-	}
-	if a.TimeoutStart != 0 && a.TimeoutStart <= a.startTimeout() {
-		return invalidf("--timeout-start-sec %s: must be above --start-timeout %s", fmtDur(a.TimeoutStart), fmtDur(a.startTimeout()))
+	if a.TimeoutStop <= 0 || a.TimeoutStart <= 0 {
+		return invalidf("TimeoutStopSec= %s and TimeoutStartSec= %s must be positive", a.TimeoutStop, a.TimeoutStart)
 	}
 	if a.Watchdog < 0 || a.Watchdog > 0 && a.Watchdog < time.Second {
 		return invalidf("--watchdog-sec %s: use at least 1s (or 0 for off)", a.Watchdog)

@@ -15,6 +15,8 @@ func validApp() *App {
 		SdlaunchPath: "/usr/bin/sdlaunch",
 		Command:      []string{"/usr/bin/python3", "app.py"},
 		Chdir:        "/srv/myapp",
+		TimeoutStop:  45 * time.Second,
+		TimeoutStart: 90 * time.Second,
 	}
 }
 
@@ -35,37 +37,36 @@ func TestValidateName(t *testing.T) {
 
 func TestValidateRefuses(t *testing.T) {
 	cases := map[string]func(a *App){
-		"graceful":        func(a *App) { a.Launcher.GracefulTimeout = time.Minute; a.TimeoutStop = time.Minute },
-		"graceful-equal":  func(a *App) { a.TimeoutStop = 30 * time.Second },
-		"start-timeout":   func(a *App) { a.TimeoutStart = 10 * time.Second },
-		"relative-cmd":    func(a *App) { a.Command[0] = "python3" },
-		"no-cmd":          func(a *App) { a.Command = nil },
-		"nl-arg":          func(a *App) { a.Command = append(a.Command, "x\ny") },
-		"nul-arg":         func(a *App) { a.Command = append(a.Command, "x\x00y") },
-		"nl-env":          func(a *App) { a.Env = []string{"A=1\n2"} },
-		"env-no-eq":       func(a *App) { a.Env = []string{"A"} },
-		"env-bad-key":     func(a *App) { a.Env = []string{"1A=x"} },
-		"nl-description":  func(a *App) { a.Description = "a\nb" },
-		"relative-chdir":  func(a *App) { a.Chdir = "srv" },
-		"chdir-tmp":       func(a *App) { a.Chdir = "/tmp/app" },
-		"cmd-var-tmp":     func(a *App) { a.Command[0] = "/var/tmp/app/bin" },
-		"run-as-root":     func(a *App) { a.RunAs = "root" },
-		"run-as-bad":      func(a *App) { a.RunAs = "a b" },
-		"user-run-as":     func(a *App) { a.UserManager = true; a.RunAs = "www-data" },
-		"memory":          func(a *App) { a.MemoryMax = "lots" },
-		"cpu":             func(a *App) { a.CPUQuota = "2" },
-		"tasks":           func(a *App) { a.TasksMax = "-1" },
-		"hardening":       func(a *App) { a.Hardening = "paranoid" },
-		"jit":             func(a *App) { a.JIT = "maybe" },
-		"socket-mode":     func(a *App) { a.SocketMode = "0999" },
-		"socket-user":     func(a *App) { a.SocketUser = "a:b" },
-		"dep":             func(a *App) { a.After = []string{"postgresql"} },
-		"watchdog":        func(a *App) { a.Watchdog = time.Millisecond },
-		"sdlaunch-dollar": func(a *App) { a.SdlaunchPath = "/opt/$x/sdlaunch" },
-		"sdlaunch-rel":    func(a *App) { a.SdlaunchPath = "sdlaunch" },
-		"old-systemd":     func(a *App) { a.SystemdVersion = 219 },
-		"dup-listen":      func(a *App) { a.Listen = []string{":80", ":80"} },
-		"run-arg-nl":      func(a *App) { a.RunArgs = []string{"--workers=4\n"} },
+		"no-stop-timeout":  func(a *App) { a.TimeoutStop = 0 },
+		"no-start-timeout": func(a *App) { a.TimeoutStart = 0 },
+		"relative-cmd":     func(a *App) { a.Command[0] = "python3" },
+		"no-cmd":           func(a *App) { a.Command = nil },
+		"nl-arg":           func(a *App) { a.Command = append(a.Command, "x\ny") },
+		"nul-arg":          func(a *App) { a.Command = append(a.Command, "x\x00y") },
+		"nl-env":           func(a *App) { a.Env = []string{"A=1\n2"} },
+		"env-no-eq":        func(a *App) { a.Env = []string{"A"} },
+		"env-bad-key":      func(a *App) { a.Env = []string{"1A=x"} },
+		"nl-description":   func(a *App) { a.Description = "a\nb" },
+		"relative-chdir":   func(a *App) { a.Chdir = "srv" },
+		"chdir-tmp":        func(a *App) { a.Chdir = "/tmp/app" },
+		"cmd-var-tmp":      func(a *App) { a.Command[0] = "/var/tmp/app/bin" },
+		"run-as-root":      func(a *App) { a.RunAs = "root" },
+		"run-as-bad":       func(a *App) { a.RunAs = "a b" },
+		"user-run-as":      func(a *App) { a.UserManager = true; a.RunAs = "www-data" },
+		"memory":           func(a *App) { a.MemoryMax = "lots" },
+		"cpu":              func(a *App) { a.CPUQuota = "2" },
+		"tasks":            func(a *App) { a.TasksMax = "-1" },
+		"hardening":        func(a *App) { a.Hardening = "paranoid" },
+		"jit":              func(a *App) { a.JIT = "maybe" },
+		"socket-mode":      func(a *App) { a.SocketMode = "0999" },
+		"socket-user":      func(a *App) { a.SocketUser = "a:b" },
+		"dep":              func(a *App) { a.After = []string{"postgresql"} },
+		"watchdog":         func(a *App) { a.Watchdog = time.Millisecond },
+		"sdlaunch-dollar":  func(a *App) { a.SdlaunchPath = "/opt/$x/sdlaunch" },
+		"sdlaunch-rel":     func(a *App) { a.SdlaunchPath = "sdlaunch" },
+		"old-systemd":      func(a *App) { a.SystemdVersion = 219 },
+		"dup-listen":       func(a *App) { a.Listen = []string{":80", ":80"} },
+		"run-arg-nl":       func(a *App) { a.RunArgs = []string{"--workers=4\n"} },
 	}
 	for name, mutate := range cases {
 		a := validApp()
@@ -131,8 +132,8 @@ func TestParseSystemdVersion(t *testing.T) {
 
 func TestServiceSemantics(t *testing.T) {
 	a := validApp()
-	a.Launcher.GracefulTimeout = 20 * time.Second
-	a.Launcher.StartTimeout = 2 * time.Minute
+	a.TimeoutStop = 35 * time.Second
+	a.TimeoutStart = 150 * time.Second
 	a.Watchdog = 10 * time.Second
 	files, err := a.Render()
 	if err != nil {

@@ -30,7 +30,8 @@ const (
 	flagChdir           = "chdir"
 )
 
-// Defaults that other commands (the unit generator) reason about.
+// The launcher's defaults, defined here once: the unit commands derive
+// TimeoutStopSec= and TimeoutStartSec= from the parsed values.
 const (
 	defaultGracefulTimeout = 30 * time.Second
 	defaultStartTimeout    = 60 * time.Second
@@ -63,8 +64,9 @@ func launcherFlags() []cli.Flag {
 }
 
 // runArgs renders the launcher flags the operator set on c as arguments for
-// `sdlaunch run`, in a stable order.
-func runArgs(c *cli.Context) []string {
+// `sdlaunch run`, in a stable order, from cfg where parsing gave a
+// canonical form (the stop signal's name).
+func runArgs(c *cli.Context, cfg prefork.Config) []string {
 	var args []string
 	for _, f := range launcherFlags() {
 		name := f.Names()[0]
@@ -77,16 +79,11 @@ func runArgs(c *cli.Context) []string {
 			v = fmt.Sprint(c.Int(name))
 		case *cli.DurationFlag:
 			v = c.Duration(name).String()
-		case *cli.StringFlag:
-			v = c.String(name)
-			if name == flagStopSignal {
-				// validated by checkLauncherFlags; "int" becomes INT
-				if sig, err := prefork.ParseStopSignal(v); err == nil {
-					v = prefork.SignalName(sig)
-				}
-			}
 		default:
 			v = c.String(name)
+		}
+		if name == flagStopSignal {
+			v = prefork.SignalName(cfg.StopSignal) // "int" becomes INT
 		}
 		args = append(args, "--"+name+"="+v)
 	}
