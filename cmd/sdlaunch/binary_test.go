@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -114,7 +115,15 @@ func waitLine(t *testing.T, lines <-chan string, substr string) string {
 // runBinary runs sdlaunch to completion: stdout, stderr, exit status.
 func runBinary(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(sdlaunchBinary(t), args...)
+	return runBinaryArgs(t, sdlaunchBinary(t), args...)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// runBinaryArgs runs a command to completion, killing it after a minute.
+func runBinaryArgs(t *testing.T, name string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	done := make(chan error, 1)
@@ -127,7 +136,7 @@ func runBinary(t *testing.T, args ...string) (string, string, int) {
 	case <-time.After(time.Minute):
 		_ = cmd.Process.Kill()
 		<-done
-		t.Fatalf("sdlaunch %q did not exit in a minute", args)
+		t.Fatalf("%s %q did not exit in a minute", name, args)
 	}
 	return out.String(), errOut.String(), cmd.ProcessState.ExitCode()
 }

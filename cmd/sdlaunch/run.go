@@ -49,6 +49,9 @@ func runAction(c *cli.Context) error {
 	if err := checkCommand(cfg.Command[0], cfg.Dir); err != nil {
 		return err
 	}
+	if err := checkCapacity(cfg); err != nil {
+		return err
+	}
 	if err := activation.CloseOnExecFrom(activation.ListenFDsStart); err != nil {
 		return err
 	}
@@ -116,7 +119,7 @@ func launcherConfig(c *cli.Context, command []string) (prefork.Config, error) {
 	if err := probe.Validate(); err != nil {
 		return cfg, usageErrorf("%v", err)
 	}
-	return cfg, nil
+	return cfg, checkWorkerCap(cfg)
 }
 
 // checkCommand refuses a COMMAND the workers could not run: not in PATH, or
