@@ -36,6 +36,13 @@ func (m *Manager) installedUnits(ctx context.Context, name string) (sockets []st
 	return sockets, service, nil
 }
 
+// Installed returns nil when the app is installed, else an error wrapping
+// ErrNotInstalled (the test `sdlaunch status` applies).
+func (m *Manager) Installed(ctx context.Context, name string) error {
+	_, _, err := m.installedUnits(ctx, name)
+	return err
+}
+
 // Uninstall stops and disables the app's units, removes their files and
 // reloads systemd.
 func (m *Manager) Uninstall(ctx context.Context, name string, log io.Writer) error {

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -291,16 +292,29 @@ func validDepUnit(u string) error {
 }
 
 func (a *App) validateResources() error {
-	if a.MemoryMax != "" && !sizeRe.MatchString(a.MemoryMax) {
-		return invalidf("--memory-max %q: want bytes with an optional K/M/G/T suffix, a percentage, or infinity", a.MemoryMax)
+	if a.MemoryMax != "" && (!sizeRe.MatchString(a.MemoryMax) || !positiveLimit(a.MemoryMax)) {
+		return invalidf("--memory-max %q: want a size above 0 (bytes with an optional K/M/G/T suffix), a percentage from 1%% to 100%%, or infinity", a.MemoryMax)
 	}
-	if a.CPUQuota != "" && !quotaRe.MatchString(a.CPUQuota) {
-		return invalidf("--cpu-quota %q: want a percentage such as 150%%", a.CPUQuota)
+	if a.CPUQuota != "" && (!quotaRe.MatchString(a.CPUQuota) || !positiveLimit(strings.TrimSuffix(a.CPUQuota, "%"))) {
+		return invalidf("--cpu-quota %q: want a percentage above 0 such as 150%%", a.CPUQuota)
 	}
-	if a.TasksMax != "" && !tasksRe.MatchString(a.TasksMax) {
-		return invalidf("--tasks-max %q: want a number, a percentage or infinity", a.TasksMax)
+	if a.TasksMax != "" && (!tasksRe.MatchString(a.TasksMax) || !positiveLimit(a.TasksMax)) {
+		return invalidf("--tasks-max %q: want a number above 0, a percentage from 1%% to 100%%, or infinity", a.TasksMax)
 	}
 	return nil
+}
+
+// positiveLimit reports whether a size, count or percentage that matched
+// its pattern is above zero (and a percentage at most 100%): a limit of 0
+// would let nothing start, which systemd accepts without a word.
+func positiveLimit(s string) bool {
+	if s == "infinity" {
+		return true
+	}
+	pct := strings.HasSuffix(s, "%")
+	num := strings.TrimRight(s, "KMGTPE%")
+	v, err := strconv.ParseFloat(num, 64)
+	return err == nil && v > 0 && (!pct || v <= 100)
 }
 
 var socketModeRe = regexp.MustCompile(`^0?[0-7]{3}$`)

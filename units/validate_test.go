@@ -54,6 +54,14 @@ func TestValidateRefuses(t *testing.T) {
 		"run-as-bad":       func(a *App) { a.RunAs = "a b" },
 		"user-run-as":      func(a *App) { a.UserManager = true; a.RunAs = "www-data" },
 		"memory":           func(a *App) { a.MemoryMax = "lots" },
+		"memory-0":         func(a *App) { a.MemoryMax = "0" },
+		"memory-0M":        func(a *App) { a.MemoryMax = "0.0M" },
+		"memory-0pct":      func(a *App) { a.MemoryMax = "0%" },
+		"memory-101pct":    func(a *App) { a.MemoryMax = "101%" },
+		"tasks-0":          func(a *App) { a.TasksMax = "0" },
+		"tasks-0pct":       func(a *App) { a.TasksMax = "0%" },
+		"tasks-200pct":     func(a *App) { a.TasksMax = "200%" },
+		"cpu-0":            func(a *App) { a.CPUQuota = "0%" },
 		"cpu":              func(a *App) { a.CPUQuota = "2" },
 		"tasks":            func(a *App) { a.TasksMax = "-1" },
 		"hardening":        func(a *App) { a.Hardening = "paranoid" },
@@ -164,5 +172,22 @@ func TestServiceSemantics(t *testing.T) {
 	files, _ = a.Render()
 	if svc = string(files[len(files)-1].Content); !strings.Contains(svc, "ProtectHome=read-only\n") {
 		t.Errorf("an app under /home needs ProtectHome=read-only:\n%s", svc)
+	}
+}
+
+func TestValidateAcceptsLimits(t *testing.T) {
+	for _, v := range []string{"1", "512M", "1.5G", "100%", "50%", "infinity"} {
+		a := validApp()
+		a.MemoryMax, a.TasksMax = v, strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(v, "M"), "G"), ".5")
+		if err := a.Validate(); err != nil {
+			t.Errorf("--memory-max %s --tasks-max %s: %v", a.MemoryMax, a.TasksMax, err)
+		}
+	}
+	for _, q := range []string{"1%", "150%", "0.5%"} {
+		a := validApp()
+		a.CPUQuota = q
+		if err := a.Validate(); err != nil {
+			t.Errorf("--cpu-quota %s: %v", q, err)
+		}
 	}
 }

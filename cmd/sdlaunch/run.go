@@ -185,6 +185,9 @@ In a unit: ExecReload=/usr/bin/sdlaunch reload-wait $MAINPID`,
 			if err != nil || pid < 1 {
 				return usageErrorf("reload-wait: PID %q is not a process id", c.Args().First())
 			}
+			if d := c.Duration("timeout"); d < 0 {
+				return usageErrorf("reload-wait --timeout %s: must not be negative (0 waits for the verdict)", d)
+			}
 			if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
 				return usageErrorf("reload-wait: no process %d", pid)
 			}

@@ -18,8 +18,9 @@ const unitsHelp = `Options come before NAME; everything after -- is the app's co
 passed through untouched. A relative COMMAND is resolved (PATH, or --chdir)
 to an absolute path now. Launcher options (--workers, --stop-signal, ...) that
 you set are carried into ExecStart=; --listen addresses become the socket
-unit(s): host:port, :port, [::]:port, unix:/path, LABEL=ADDR (one socket unit
-per LABEL, with FileDescriptorName=LABEL).`
+unit(s), in the spellings run accepts: IP:port, localhost:port, :port or
+*:port (every address), [IPv6]:port, unix:/path, unix:@abstract, LABEL=ADDR
+(one socket unit per LABEL, with FileDescriptorName=LABEL).`
 
 func unitCommands() []*cli.Command {
 	userFlag := &cli.BoolFlag{Name: flagUserManager, Usage: "the calling user's service manager (systemctl --user), not the system's"}
@@ -209,6 +210,22 @@ func logsAction(c *cli.Context) error {
 	}
 	if _, err := units.JournalArgs(opts); err != nil {
 		return usageErrorf("%v", err)
+	}
+	if err := units.CheckSince(c.Context, opts.Since); err != nil {
+		return opError(err)
+	}
+	// Like status: an app that is not installed is said so (exit 1), not
+	// shown as an empty journal.
+	ctx, cancel := context.WithTimeout(c.Context, time.Minute)
+	defer cancel()
+	m, err := connect(ctx, opts.User)
+	if err != nil {
+		return err
+	}
+	err = m.Installed(ctx, name)
+	m.Close()
+	if err != nil {
+		return opError(err)
 	}
 	return opError(units.Logs(c.Context, opts, c.App.Writer, c.App.ErrWriter))
 }
