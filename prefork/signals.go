@@ -23,12 +23,15 @@ import (
 //     handler for them means "crashed", not "stop".
 //   - ALRM, VTALRM, PROF, PIPE, XCPU, XFSZ, IO, PWR, STKFLT: sent by the
 //     kernel or init for timers, pipes, limits and power events.
-var stopSignals = []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2}
+func stopSignals() []syscall.Signal {
+	return []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2}
+}
 
 // StopSignalNames lists the accepted --stop-signal names, for help texts.
 func StopSignalNames() string {
-	names := make([]string, len(stopSignals))
-	for i, s := range stopSignals {
+	sigs := stopSignals()
+	names := make([]string, len(sigs))
+	for i, s := range sigs {
 		names[i] = signalName(s)
 	}
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
@@ -51,7 +54,7 @@ func ParseStopSignal(s string) (syscall.Signal, error) {
 	if sig == 0 {
 		return 0, fmt.Errorf("unknown signal %q: use %s", s, StopSignalNames())
 	}
-	for _, ok := range stopSignals {
+	for _, ok := range stopSignals() {
 		if sig == ok {
 			return sig, nil
 		}

@@ -170,6 +170,14 @@ func (a *App) renderService(sockets []string) (File, error) {
 		}
 		opts = append(opts, o("Service", "ExecReload", reload+" $MAINPID"))
 	}
+	hookArgs := []string{AfterExitCommand}
+	if a.UserManager {
+		hookArgs = append(hookArgs, "--user")
+	}
+	afterExit, err := ExecLine(a.SdlaunchPath, append(hookArgs, a.Name)...)
+	if err != nil {
+		return File{}, invalidf("%v", err)
+	}
 	restartDelay := a.RestartDelay
 	if restartDelay == 0 {
 		restartDelay = DefaultRestartDelay
@@ -184,8 +192,10 @@ func (a *App) renderService(sockets []string) (File, error) {
 		o("Service", "Restart", "on-failure"),
 		o("Service", "RestartSec", fmtDur(restartDelay)),
 		// 2: bad configuration, 69: workers could not boot; restarting
-		// cannot help either.
-		o("Service", "RestartPreventExitStatus", "2 69"),
+		// cannot help either, and neither can socket activation: the hook
+		// stops the sockets after such an exit (afterexit.go).
+		o("Service", "RestartPreventExitStatus", strings.Join(stayDownStatuses(), " ")),
+		o("Service", "ExecStopPost", "+"+afterExit),
 	)
 	if a.Watchdog > 0 {
 		opts = append(opts,

@@ -16,8 +16,15 @@ func TestManPage(t *testing.T) {
 	for _, code := range []string{"0", "1", "2", "3", "69"} {
 		want = append(want, ".TP\n.B "+code+"\n")
 	}
+	minus := strings.NewReplacer("-", `\-`).Replace
 	for _, c := range newApp().Commands {
-		minus := strings.NewReplacer("-", `\-`).Replace
+		if c.Hidden {
+			// the units' ExecStopPost= hook: not for people
+			if strings.Contains(man, "\n.SS "+minus(c.Name)+"\n") {
+				t.Errorf("man page lists the hidden command %s", c.Name)
+			}
+			continue
+		}
 		want = append(want, "\n.SS "+minus(c.Name)+"\n", minus(`\fBsdlaunch `+c.Name+`\fP [command options] `+c.ArgsUsage))
 		for _, f := range c.VisibleFlags() {
 			want = append(want, minus(`\fB--`+f.Names()[0]))
@@ -43,6 +50,12 @@ func TestBashCompletion(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range newApp().Commands {
+		if c.Hidden {
+			if strings.Contains(script, c.Name) {
+				t.Errorf("bash completion offers the hidden command %s", c.Name)
+			}
+			continue
+		}
 		if !strings.Contains(script, " "+c.Name+" ") && !strings.Contains(script, "'"+c.Name+" ") && !strings.Contains(script, " "+c.Name+"'") {
 			t.Errorf("command %s is not completed", c.Name)
 		}

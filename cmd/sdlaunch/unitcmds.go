@@ -85,6 +85,14 @@ scripts can test the exit status.`,
 			Action:    restartAction,
 		},
 		{
+			Name:      units.AfterExitCommand,
+			Hidden:    true,
+			Usage:     "ExecStopPost= hook of the generated units: after an exit 2 or 69, stop the app's sockets so it stays down",
+			ArgsUsage: "NAME",
+			Flags:     []cli.Flag{userFlag},
+			Action:    afterExitAction,
+		},
+		{
 			Name:      "reload",
 			Usage:     "roll a new generation of workers and wait for the verdict",
 			ArgsUsage: "NAME",
@@ -247,4 +255,33 @@ func jobAction(c *cli.Context, job func(*units.Manager, context.Context, string)
 		fmt.Fprintf(c.App.Writer, "%s.service %s\n", name, done)
 		return nil
 	})
+}
+
+// afterExitAction is the generated service's ExecStopPost=+ hook. systemd
+// runs it after every stop; only an exit that restarting cannot help (2,
+// 69) makes it stop the app's sockets, without waiting for the jobs (see
+// units/afterexit.go). Its line goes to the service's journal at warning
+// priority.
+func afterExitAction(c *cli.Context) error {
+	name, err := nameArg(c)
+	if err != nil {
+		return err
+	}
+	result, code, status := os.Getenv("SERVICE_RESULT"), os.Getenv("EXIT_CODE"), os.Getenv("EXIT_STATUS")
+	if units.StayDownReason(result, code, status) == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(c.Context, 30*time.Second)
+	defer cancel()
+	m, err := connect(ctx, c.Bool(flagUserManager))
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	msg, err := m.AfterExit(ctx, name, result, code, status)
+	if err != nil {
+		return &exitError{code: exitUnexpected, msg: fmt.Sprintf("%s exited with status %s, but its sockets could not be stopped, so the next connection starts it again: %v", name, status, err)}
+	}
+	fmt.Fprintf(c.App.ErrWriter, "<4>%s\n", msg)
+	return nil
 }
