@@ -25,7 +25,7 @@ const exitStatusHelp = `EXIT STATUS:
    0   clean stop (or the command succeeded)
    1   unexpected error
    2   bad usage or configuration (one line names the bad value); nothing was changed
-   69  workers could not boot (EX_UNAVAILABLE); systemd must not restart the service`
+   69  workers could not boot (EX_UNAVAILABLE); the generated units neither restart nor re-activate it`
 
 func main() {
 	// The exec shim runs between fork and the app's execve: keep it off the CLI

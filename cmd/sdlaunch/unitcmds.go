@@ -40,7 +40,12 @@ func unitCommands() []*cli.Command {
 
 Writes the units atomically, reloads systemd, enables and starts the sockets and
 the service, and waits for the service to report ready. Units that changed are
-restarted. On failure, prints the unit's last journal lines and exits 1.`,
+restarted. On failure, prints the unit's last journal lines, undoes the install
+and exits 1: a first install is stopped, disabled and removed (nothing is left
+enabled or listening); a re-install puts the previous units back and restarts
+the previous version, waiting until it is ready. The output says which.
+
+Installing again also brings back an app that stays down after an exit 69.`,
 			ArgsUsage: "NAME -- COMMAND [ARG...]",
 			Flags:     appFlags(true),
 			Action:    installAction,
@@ -58,15 +63,17 @@ restarted. On failure, prints the unit's last journal lines and exits 1.`,
 			ArgsUsage: "NAME",
 			Description: `Exits 0 when the service is active (or reloading) and 3 when it is not
 (inactive, activating, deactivating or failed), like systemctl status, so
-scripts can test the exit status.`,
+scripts can test the exit status. Shows how the last run ended and, after an
+exit 69 (or 2), why the app stays down and what brings it back.`,
 			CustomHelpTemplate: cli.CommandHelpTemplate + "\n" + statusExitHelp + "\n",
 			Flags:              []cli.Flag{userFlag},
 			Action:             statusAction,
 		},
 		{
-			Name:      "logs",
-			Usage:     "show an app's journal, or one worker's lines",
-			ArgsUsage: "NAME",
+			Name:               "logs",
+			Usage:              "show an app's journal, or one worker's lines",
+			ArgsUsage:          "NAME",
+			CustomHelpTemplate: cli.CommandHelpTemplate + "\n" + logsExitHelp + "\n",
 			Flags: []cli.Flag{
 				userFlag,
 				&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new lines"},
@@ -81,8 +88,10 @@ scripts can test the exit status.`,
 			Name:      "restart",
 			Usage:     "restart an app (its sockets stay open) and wait until it is ready",
 			ArgsUsage: "NAME",
-			Flags:     []cli.Flag{userFlag},
-			Action:    restartAction,
+			Description: `Also brings back an app that stays down after an exit 69 (or 2): its stopped
+sockets are started and its failure is reset first.`,
+			Flags:  []cli.Flag{userFlag},
+			Action: restartAction,
 		},
 		{
 			Name:      units.AfterExitCommand,
@@ -169,6 +178,11 @@ func onApp(c *cli.Context, op func(context.Context, *units.Manager, string) erro
 // exitNotActive is what `systemctl status` exits with for a unit that is
 // not active (LSB: "program is not running").
 const exitNotActive = 3
+
+const logsExitHelp = `EXIT STATUS:
+   0   journalctl ran
+   1   NAME is not installed, or journalctl failed
+   2   bad usage: a bad NAME, -n, -p, --worker, or a --since journalctl would not understand`
 
 const statusExitHelp = `EXIT STATUS:
    0   the service is active (or reloading)
