@@ -248,10 +248,17 @@ func (e stayDownEnv) breakAndKnock(t *testing.T, lb *lifeBox, name, url string) 
 		t.Errorf("systemctl show %s:\n%s", svc, show)
 	}
 	status, errOut, code := e.run(e.systemctl("status", "--no-pager", "-n", "3", svc)...)
-	if code != 3 || !strings.Contains(status, "status=69") || !strings.Contains(status, "Stopped "+name+".socket so that clients are refused") {
-		t.Errorf("systemctl status %s: exit %d, want 3 with status=69 and the after-exit line\n%s%s", svc, code, status, errOut)
+	if code != 3 || !strings.Contains(status, "code=exited, status=69") || !strings.Contains(status, "after-exit") {
+		t.Errorf("systemctl status %s: exit %d, want 3 with status=69 and the after-exit hook\n%s%s", svc, code, status, errOut)
 	}
 	t.Logf("systemctl status %s:\n%s", svc, status)
+	// The hook's line, in the journal as root reads it. (systemctl status
+	// shows it too when the caller may read the journal: a user sees its
+	// own units' lines only where journald keeps per-user files.)
+	hookLine := "Stopped " + name + ".socket so that clients are refused"
+	if j := e.b.mustRun("journalctl", "--no-pager", e.unitFlag+"="+svc, fmt.Sprintf("--since=@%d", since.Unix())); !strings.Contains(j, hookLine) {
+		t.Errorf("the journal of %s lacks %q:\n%s", svc, hookLine, j)
+	}
 	st, errOut, code := e.run(e.sdlaunch("status", name)...)
 	if code != 3 || !strings.Contains(st, "result: exit-code (exit status 69)") ||
 		!strings.Contains(st, "down: its workers could not boot (exit status 69); "+name+".socket stopped, so clients are refused") ||
