@@ -167,6 +167,21 @@ func (m *Manager) apply(ctx context.Context, name string, files []File, stale []
 
 	since := time.Now()
 	service := names[len(names)-1]
+	// systemd refuses to start a socket unit while its service runs
+	// ("Socket service NAME.service already active, refusing"): a socket
+	// that does not listen yet (a new LABEL=ADDR) needs the service stopped
+	// first. The other sockets keep queueing connections meanwhile.
+	if svc, err := m.state(ctx, service); err == nil && (svc.Active == "active" || svc.Active == "reloading" || svc.Active == "activating") {
+		for _, s := range names[:len(names)-1] {
+			if st, err := m.state(ctx, s); err == nil && st.Active != "active" {
+				if err := m.stop(ctx, service); err != nil {
+					return err
+				}
+				fmt.Fprintf(log, "stopped %s (%s does not listen yet)\n", service, s)
+				break
+			}
+		}
+	}
 	serviceRestarted := false
 	for _, s := range names[:len(names)-1] {
 		st, err := m.state(ctx, s)

@@ -64,16 +64,19 @@ func TestFailedFirstInstallLeavesNothing(t *testing.T) {
 	busyPort := busy.Addr().(*net.TCPAddr).Port
 	cases := []struct {
 		name, why string
-		port      int
+		port      int // 0: a free one, picked just before the install
 		flags     []string
 		command   []string
 	}{
-		{"undochdir", "Failed at step CHDIR", freePort(t, 45000, 47999), []string{"--chdir", secret}, []string{lb.app}},
-		{"undonoboot", "workers could not boot", freePort(t, 45000, 47999), []string{"--boot-retries=2"}, []string{lb.app, "--exit-at-boot", "3"}},
+		{"undochdir", "Failed at step CHDIR", 0, []string{"--chdir", secret}, []string{lb.app}},
+		{"undonoboot", "workers could not boot", 0, []string{"--boot-retries=2"}, []string{lb.app, "--exit-at-boot", "3"}},
 		{"undoport", "Address already in use", busyPort, nil, []string{lb.app}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			if c.port == 0 {
+				c.port = freePort(t, installUndoPorts, installUndoPorts+999)
+			}
 			flags := append([]string{"-w", "2", "--ready", "notify", "--restart-sec", "1s"}, c.flags...)
 			start := time.Now()
 			out, errOut, code := lb.install(c.name, c.port, flags, c.command...)
@@ -115,7 +118,7 @@ func TestFailedReinstallKeepsThePreviousApp(t *testing.T) {
 	secret := unreachableDir(t, lb)
 	const name = "undore"
 	svc := name + ".service"
-	port := freePort(t, 45000, 47999)
+	port := freePort(t, installUndoPorts, installUndoPorts+999)
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	good := []string{"-w", "2", "--ready", "notify", "--restart-sec", "1s"}
 	lb.mustInstall(t, name, port, good, lb.app)
@@ -125,7 +128,10 @@ func TestFailedReinstallKeepsThePreviousApp(t *testing.T) {
 	}
 	before := unitFiles()
 
-	otherPort := freePort(t, 45000, 47999)
+	otherPort := freePort(t, installUndoPorts, installUndoPorts+999)
+	for otherPort == port {
+		otherPort = freePort(t, installUndoPorts, installUndoPorts+999)
+	}
 	cases := []struct {
 		what    string
 		why     string
@@ -167,9 +173,31 @@ func TestFailedReinstallKeepsThePreviousApp(t *testing.T) {
 			if n := lb.jobStarts(t, svc, done); n != 0 {
 				t.Errorf("%s was started %d times after the failed re-install returned", svc, n)
 			}
-			if c.port != port && !refused(c.port) {
-				t.Errorf("the failed install's port %d still accepts connections", c.port)
+			if !refused(otherPort) {
+				t.Errorf("the failed install's port %d still accepts connections", otherPort)
 			}
 		})
 	}
+
+	// Not an undo: a re-install that adds a socket unit to the running app
+	// works (systemd refused to start the new socket while the service ran).
+	t.Run("AddingASocketUnit", func(t *testing.T) {
+		out, errOut, code := lb.install(name, port, append([]string{"--listen", fmt.Sprintf("admin=127.0.0.1:%d", otherPort)}, good...), lb.app)
+		t.Logf("re-install adding %s-admin.socket: exit %d\n%s%s", name, code, out, errOut)
+		if code != 0 {
+			t.Fatalf("re-install adding a socket unit: exit %d", code)
+		}
+		// (lifeapp serves its first fd only, which need not be the old
+		// socket's: the test asks systemd and the kernel, not the app.)
+		for _, u := range []string{name + ".socket", name + "-admin.socket", svc} {
+			if p := lb.show(t, u, "ActiveState"); p["ActiveState"] != "active" {
+				t.Errorf("%s: %v", u, p)
+			}
+		}
+		for _, p := range []int{port, otherPort} {
+			if refused(p) {
+				t.Errorf("port %d does not listen", p)
+			}
+		}
+	})
 }

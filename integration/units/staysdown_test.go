@@ -26,6 +26,15 @@ import (
 
 const bootRetries = 3
 
+// Ports of the tests of issue 9's items 2 and 3: below the ephemeral range
+// (32768-60999 on Linux), so that the load clients' own connections, in
+// their thousands a second, never take a port a socket unit is about to
+// bind (which failed 3 installs of 70 with "Address already in use").
+const (
+	stayDownPorts    = 10000 // to 11999
+	installUndoPorts = 12000 // to 12999
+)
+
 // brokenBoot cannot boot: each worker start prints one marker line and
 // exits 1 at once.
 const brokenBoot = "#!/bin/sh\necho 'staysdown: worker boot, cannot import settings'\nexit 1\n"
@@ -313,7 +322,7 @@ func stayDownScenario(t *testing.T, lb *lifeBox, e stayDownEnv, name string, por
 func TestStaysDownAfterExit69(t *testing.T) {
 	lb := newLifeBox(t)
 	e := stayDownEnv{b: lb.box, sdl: lb.sdl, as: func(a ...string) []string { return a }, unitFlag: "_SYSTEMD_UNIT"}
-	stayDownScenario(t, lb, e, "lcdown", freePort(t, 45000, 47999))
+	stayDownScenario(t, lb, e, "lcdown", freePort(t, stayDownPorts, stayDownPorts+999))
 }
 
 func TestStaysDownAfterExit69UserManager(t *testing.T) {
@@ -332,5 +341,5 @@ func TestStaysDownAfterExit69UserManager(t *testing.T) {
 	ub := newUserBox(t, dir)
 	lb.box = ub.box
 	e := stayDownEnv{b: ub.box, sdl: lb.sdl, as: ub.asUser, user: true, unitFlag: "_SYSTEMD_USER_UNIT"}
-	stayDownScenario(t, lb, e, "lcdownuser", freePort(t, 48000, 49999))
+	stayDownScenario(t, lb, e, "lcdownuser", freePort(t, stayDownPorts+1000, stayDownPorts+1999))
 }
