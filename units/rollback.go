@@ -25,7 +25,7 @@ import (
 //     ones that are new), reloads systemd, restores which units were
 //     enabled, starts the sockets that were listening (re-binding those
 //     whose addresses it had changed) and, when the previous service was
-//     running, starts it again and waits until it is ready.
+//     running, restarts it and waits until it is ready.
 
 // prior is what Install found before it changed anything.
 type prior struct {
@@ -116,10 +116,11 @@ func (m *Manager) undo(ctx context.Context, name string, before *prior, files []
 	return ie
 }
 
-// removeAll stops, disables and removes the service and then its sockets,
-// and reloads systemd.
+// removeAll stops, disables and removes the sockets and then the service,
+// and reloads systemd. The sockets go first: while one listens, a queued
+// connection could start the failed service again.
 func (m *Manager) removeAll(ctx context.Context, service string, units []string, log io.Writer) error {
-	order := append([]string{service}, slices.DeleteFunc(slices.Clone(units), func(u string) bool { return u == service })...)
+	order := append(slices.DeleteFunc(slices.Clone(units), func(u string) bool { return u == service }), service)
 	var errs []error
 	for _, u := range order {
 		if _, err := os.Stat(filepath.Join(m.unitDir, u)); errors.Is(err, fs.ErrNotExist) {
@@ -139,34 +140,45 @@ func (m *Manager) removeAll(ctx context.Context, service string, units []string,
 }
 
 // restore puts the previous units back and starts what was running.
+//
+// The previous files are loaded (daemon-reload) before anything is stopped
+// or started: the sockets keep listening throughout, and a queued
+// connection may activate the service at any moment, which must then start
+// the previous version, never the failed one again. The service is then
+// restarted (whatever runs, or waits in auto-restart, is stopped and the
+// loaded, previous version started), not stopped and started: between a
+// stop and a start, socket activation would slip in.
 func (m *Manager) restore(ctx context.Context, service string, before *prior, files []File, log io.Writer) error {
-	// Stop the new service first: it may be restarting in a loop.
-	if err := m.stop(ctx, service); err != nil {
-		var je *JobError
-		if !errors.As(err, &je) {
-			return err
-		}
-	}
-	fmt.Fprintf(log, "  stopped %s\n", service)
 	newContent := map[string][]byte{}
 	for _, f := range files {
 		newContent[f.Name] = f.Content
 	}
-	var back []File
-	var sockets []string // the previous socket units, in order
+	// Units new with this install are not part of the previous app: disabled
+	// and deleted now, stopped once the previous service (which does not
+	// require them) is loaded, so that their stop cannot stop it.
+	var added []string
 	for _, f := range files {
 		if _, ok := before.files[f.Name]; !ok {
-			// new with this install: not part of the previous app
-			if err := m.removeUnit(ctx, f.Name); err != nil {
-				return err
-			}
-			fmt.Fprintf(log, "  stopped, disabled and removed %s (new)\n", f.Name)
+			added = append(added, f.Name)
 		}
 	}
+	if len(added) > 0 {
+		if _, err := m.conn.DisableUnitFilesContext(ctx, added, false); err != nil {
+			return fmt.Errorf("disable %s: %w", strings.Join(added, " "), err)
+		}
+		for _, u := range added {
+			if err := os.Remove(filepath.Join(m.unitDir, u)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("remove %s: %w", u, err)
+			}
+			fmt.Fprintf(log, "  disabled and removed %s (new)\n", filepath.Join(m.unitDir, u))
+		}
+	}
+	var back []File
 	for u, content := range before.files {
 		back = append(back, File{Name: u, Content: content})
 	}
 	slices.SortFunc(back, func(a, b File) int { return strings.Compare(a.Name, b.Name) })
+	var sockets []string // the previous socket units
 	for _, f := range back {
 		if f.Name != service {
 			sockets = append(sockets, f.Name)
@@ -183,6 +195,20 @@ func (m *Manager) restore(ctx context.Context, service string, before *prior, fi
 		return err
 	}
 	fmt.Fprintf(log, "  reloaded systemd\n")
+	for _, u := range added {
+		if st, err := m.state(ctx, u); err == nil && (st.Active == "inactive" || st.Active == "failed") {
+			_ = m.conn.ResetFailedUnitContext(ctx, u)
+			continue // never started, or already stopped
+		}
+		if err := m.stop(ctx, u); err != nil {
+			var je *JobError
+			if !errors.As(err, &je) {
+				return err
+			}
+		}
+		_ = m.conn.ResetFailedUnitContext(ctx, u)
+		fmt.Fprintf(log, "  stopped %s\n", u)
+	}
 	var enable, disable []string
 	for _, f := range back {
 		if before.enabled[f.Name] {
@@ -207,25 +233,41 @@ func (m *Manager) restore(ctx context.Context, service string, before *prior, fi
 	for _, u := range append(sockets, service) {
 		_ = m.conn.ResetFailedUnitContext(ctx, u)
 	}
+	serviceRestarted := false
 	for _, s := range sockets {
 		if !before.active[s] {
 			continue
 		}
 		op, f := "start", m.start
 		if st, err := m.state(ctx, s); err == nil && st.Active == "active" && !bytes.Equal(newContent[s], before.files[s]) {
-			// still bound to the addresses of the failed install
+			// still bound to the failed install's addresses; Requires=
+			// makes systemd restart the service with it
 			op, f = "restart", m.restart
+			serviceRestarted = true
 		}
 		if err := f(ctx, s); err != nil {
 			return &StartError{Unit: s, Op: op, Err: err, Journal: JournalTail(ctx, s, m.user, since, 20)}
 		}
 		fmt.Fprintf(log, "  %sed %s\n", op, s)
 	}
-	if before.active[service] {
-		if err := m.waitActive(ctx, "start", m.start, service, since); err != nil {
-			return err
+	if !before.active[service] {
+		// it was not running before: stop the failed one
+		if err := m.stop(ctx, service); err != nil {
+			var je *JobError
+			if !errors.As(err, &je) {
+				return err
+			}
 		}
-		fmt.Fprintf(log, "  started %s (the previous version) and it is ready\n", service)
+		fmt.Fprintf(log, "  stopped %s\n", service)
+		return nil
 	}
+	op, f := "restart", m.restart
+	if serviceRestarted {
+		op, f = "start", m.start // the socket's restart already restarted it
+	}
+	if err := m.waitActive(ctx, op, f, service, since); err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "  %sed %s (the previous version) and it is ready\n", op, service)
 	return nil
 }

@@ -148,6 +148,12 @@ func opError(err error) error {
 	if errors.As(err, &se) && se.Journal != "" {
 		fmt.Fprintf(os.Stderr, "last journal lines of %s:\n%s\n", se.Unit, se.Journal)
 	}
+	// an install whose undo failed too: why the previous version did not
+	// come back
+	var ie *units.InstallError
+	if errors.As(err, &ie) && errors.As(ie.UndoErr, &se) && se.Journal != "" {
+		fmt.Fprintf(os.Stderr, "last journal lines of %s after putting the previous units back:\n%s\n", se.Unit, se.Journal)
+	}
 	return &exitError{code: exitUnexpected, msg: err.Error()}
 }
 

@@ -141,6 +141,8 @@ func TestFailedReinstallKeepsThePreviousApp(t *testing.T) {
 	}{
 		{"200/CHDIR", "Failed at step CHDIR", port, append([]string{"--chdir", secret}, good...), []string{lb.app}},
 		{"a new port and an app that cannot boot", "workers could not boot", otherPort, append([]string{"--boot-retries=2"}, good...), []string{lb.app, "--exit-at-boot", "3"}},
+		// a new socket unit (undore-admin.socket) that must go again
+		{"a new socket unit and 200/CHDIR", "Failed at step CHDIR", port, append([]string{"--listen", fmt.Sprintf("admin=127.0.0.1:%d", otherPort), "--chdir", secret}, good...), []string{lb.app}},
 	}
 	for _, c := range cases {
 		t.Run(strings.ReplaceAll(c.what, "/", "-"), func(t *testing.T) {
@@ -175,6 +177,9 @@ func TestFailedReinstallKeepsThePreviousApp(t *testing.T) {
 			}
 			if !refused(otherPort) {
 				t.Errorf("the failed install's port %d still accepts connections", otherPort)
+			}
+			if p := lb.show(t, name+"-admin.socket", "LoadState", "ActiveState"); p["LoadState"] != "not-found" || p["ActiveState"] != "inactive" {
+				t.Errorf("%s-admin.socket after the failed re-install: %v", name, p)
 			}
 		})
 	}
