@@ -233,17 +233,14 @@ func (m *Manager) restore(ctx context.Context, service string, before *prior, fi
 	for _, u := range append(sockets, service) {
 		_ = m.conn.ResetFailedUnitContext(ctx, u)
 	}
-	serviceRestarted := false
 	for _, s := range sockets {
 		if !before.active[s] {
 			continue
 		}
 		op, f := "start", m.start
 		if st, err := m.state(ctx, s); err == nil && st.Active == "active" && !bytes.Equal(newContent[s], before.files[s]) {
-			// still bound to the failed install's addresses; Requires=
-			// makes systemd restart the service with it
+			// still bound to the failed install's addresses
 			op, f = "restart", m.restart
-			serviceRestarted = true
 		}
 		if err := f(ctx, s); err != nil {
 			return &StartError{Unit: s, Op: op, Err: err, Journal: JournalTail(ctx, s, m.user, since, 20)}
@@ -261,13 +258,12 @@ func (m *Manager) restore(ctx context.Context, service string, before *prior, fi
 		fmt.Fprintf(log, "  stopped %s\n", service)
 		return nil
 	}
-	op, f := "restart", m.restart
-	if serviceRestarted {
-		op, f = "start", m.start // the socket's restart already restarted it
-	}
-	if err := m.waitActive(ctx, op, f, service, since); err != nil {
+	// Always a restart of our own, even after a socket's restart restarted
+	// it: it may be waiting in auto-restart, where a start job would wait
+	// for RestartSec=.
+	if err := m.waitActive(ctx, "restart", m.restart, service, since); err != nil {
 		return err
 	}
-	fmt.Fprintf(log, "  %sed %s (the previous version) and it is ready\n", op, service)
+	fmt.Fprintf(log, "  restarted %s (the previous version) and it is ready\n", service)
 	return nil
 }
