@@ -139,7 +139,8 @@ func bindOne(sp Spec) (*Socket, error) {
 }
 
 func bindUnix(path, name string) (*Socket, error) {
-	if fi, err := os.Lstat(path); err == nil {
+	abstract := strings.HasPrefix(path, "@") // x/sys binds "@name" in the abstract namespace
+	if fi, err := os.Lstat(path); err == nil && !abstract {
 		if fi.Mode()&os.ModeSocket == 0 {
 			return nil, fmt.Errorf("%s exists and is not a socket", path)
 		}
@@ -160,12 +161,18 @@ func bindUnix(path, name string) (*Socket, error) {
 		unix.Close(fd)
 		return nil, err
 	}
+	unlink := path
+	if abstract {
+		unlink = ""
+	}
 	if err := unix.Listen(fd, Backlog); err != nil {
 		unix.Close(fd)
-		os.Remove(path)
+		if unlink != "" {
+			os.Remove(unlink)
+		}
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	return &Socket{Name: name, Desc: "unix " + path, fd: fd, bound: true, unlink: path}, nil
+	return &Socket{Name: name, Desc: "unix " + path, fd: fd, bound: true, unlink: unlink}, nil
 }
 
 // staleUnix reports whether nobody accepts on the unix socket at path.

@@ -107,3 +107,26 @@ func freePort(t *testing.T) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+func TestBindAbstractUnix(t *testing.T) {
+	name := "@sdlaunch-test-" + strconv.Itoa(os.Getpid())
+	socks, err := Bind([]Spec{mustParse(t, "unix:"+name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer CloseAll(socks)
+	if socks[0].Desc != "unix "+name {
+		t.Errorf("Desc = %q", socks[0].Desc)
+	}
+	c, err := net.Dial("unix", name)
+	if err != nil {
+		t.Fatalf("dial the abstract socket: %v", err)
+	}
+	c.Close()
+	if _, err := os.Lstat(name); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("binding an abstract socket made a file %q: %v", name, err)
+	}
+	if err := CloseAll(socks); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -44,21 +44,6 @@ func TestParseNotify(t *testing.T) {
 	}
 }
 
-func TestParseSignal(t *testing.T) {
-	for in, want := range map[string]syscall.Signal{"TERM": syscall.SIGTERM, "sigint": syscall.SIGINT, "SIGQUIT": syscall.SIGQUIT, "9": syscall.SIGKILL, "hup": syscall.SIGHUP} {
-		if got, err := ParseSignal(in); err != nil || got != want {
-			t.Errorf("ParseSignal(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "FOO", "SIG", "0", "99", "-1"} {
-		if got, err := ParseSignal(in); err == nil {
-			t.Errorf("ParseSignal(%q) = %v, want an error", in, got)
-		} else if !strings.Contains(err.Error(), "unknown signal") {
-			t.Errorf("ParseSignal(%q) error %q", in, err)
-		}
-	}
-}
-
 func validConfig() Config {
 	return Config{Command: []string{"true"}, Workers: 2, BootRetries: 3, ReadyAfter: time.Second,
 		StartTimeout: time.Minute, StopSignal: syscall.SIGTERM, GracefulTimeout: time.Second,

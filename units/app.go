@@ -30,14 +30,6 @@ const MinNotifyReloadVersion = 253
 // (Debian 12 ships 252).
 const FallbackSystemdVersion = 252
 
-// Launcher carries the launcher settings the units must reason about
-// (timeouts), whether the operator set them or not.
-type Launcher struct {
-	GracefulTimeout time.Duration // --graceful-timeout
-	StartTimeout    time.Duration // --start-timeout
-	StopSignal      string        // --stop-signal, validated by name
-}
-
 // App describes one app to install as systemd units. Zero values mean
 // "the default" unless said otherwise.
 type App struct {
@@ -48,12 +40,12 @@ type App struct {
 	// SdlaunchPath is the absolute path of the sdlaunch binary for ExecStart=.
 	SdlaunchPath string
 	// RunArgs are the `sdlaunch run` options the operator set, already
-	// rendered (e.g. "--workers=4").
+	// rendered and validated by the launcher's own parser (e.g.
+	// "--workers=4"). The package knows nothing of the launcher's options.
 	RunArgs []string
 	// Command is the app's command line; Command[0] must be absolute (see
 	// ResolveCommand).
-	Command  []string
-	Launcher Launcher
+	Command []string
 
 	UserManager bool   // --user: units for the user's service manager
 	RunAs       string // USER[:GROUP]; empty: DynamicUser=yes
@@ -78,11 +70,10 @@ type App struct {
 	SocketGroup string
 	Backlog     int // default DefaultBacklog
 
-	// TimeoutStopSec overrides the default (graceful timeout + StopMargin);
-	// it must exceed the graceful timeout.
-	TimeoutStop time.Duration
-	// TimeoutStartSec overrides the default (start timeout + StartMargin);
-	// it must exceed the start timeout.
+	// TimeoutStopSec= and TimeoutStartSec=, required: the caller derives
+	// them from the launcher's graceful and start timeouts, which they must
+	// exceed.
+	TimeoutStop  time.Duration
 	TimeoutStart time.Duration
 	RestartDelay time.Duration
 
@@ -95,44 +86,12 @@ const (
 	DefaultBacklog      = 4096
 	DefaultSocketMode   = "0660"
 	DefaultRestartDelay = 2 * time.Second
-	StopMargin          = 15 * time.Second
-	StartMargin         = 30 * time.Second
-	defaultGraceful     = 30 * time.Second
-	defaultStart        = 60 * time.Second
 	startLimitInterval  = 60 * time.Second
 	// A deploy script may restart an app many times a minute; the default
 	// burst of 5 in 10s would lock it out. 30 starts a minute still stops a
 	// crash loop (RestartSec=2s) from running forever.
 	startLimitBurst = 30
 )
-
-func (a *App) gracefulTimeout() time.Duration {
-	if a.Launcher.GracefulTimeout > 0 {
-		return a.Launcher.GracefulTimeout
-	}
-	return defaultGraceful
-}
-
-func (a *App) startTimeout() time.Duration {
-	if a.Launcher.StartTimeout > 0 {
-		return a.Launcher.StartTimeout
-	}
-	return defaultStart
-}
-
-func (a *App) timeoutStop() time.Duration {
-	if a.TimeoutStop > 0 {
-		return a.TimeoutStop
-	}
-	return a.gracefulTimeout() + StopMargin
-}
-
-func (a *App) timeoutStart() time.Duration {
-	if a.TimeoutStart > 0 {
-		return a.TimeoutStart
-	}
-	return a.startTimeout() + StartMargin
-}
 
 func (a *App) systemdVersion() int {
 	if a.SystemdVersion > 0 {

@@ -14,6 +14,7 @@
 //     open (owned by systemd) across restarts of the service.
 //
 // The package never imports the launcher: the launcher's options arrive as
-// ready-made `sdlaunch run` arguments (App.RunArgs) plus the few durations the
-// unit must reason about (App.Launcher).
+// ready-made `sdlaunch run` arguments (App.RunArgs), and the caller, which
+// parsed them, resolves the durations derived from them (App.TimeoutStop,
+// App.TimeoutStart).
 package units

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/coreos/go-systemd/v22/unit"
@@ -85,11 +86,11 @@ func FuzzListen(f *testing.F) {
 			t.Fatalf("%q -> stream %q", s, l.Stream)
 		}
 		re := l.Stream
-		if l.Unix {
+		if l.Unix() {
 			re = "unix:" + re
 		}
 		l2, err := ParseListen(re)
-		if err != nil || l2.Stream != l.Stream || l2.key != l.key && !l.wild {
+		if err != nil || l2.Stream != l.Stream || l2.Address != l.Address {
 			t.Fatalf("%q -> %q -> %+v, %v", s, l.Stream, l2, err)
 		}
 	})
@@ -108,6 +109,8 @@ func FuzzRender(f *testing.F) {
 			Chdir:        "/srv/app",
 			Env:          []string{env},
 			Description:  desc,
+			TimeoutStop:  45 * time.Second,
+			TimeoutStart: 90 * time.Second,
 		}
 		files, err := a.Render()
 		if err != nil {

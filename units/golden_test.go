@@ -35,7 +35,7 @@ func goldenApps() map[string]*App {
 	strict.Hardening = HardeningStrict
 	v253 := readme()
 	v253.SystemdVersion = 253
-	return map[string]*App{
+	apps := map[string]*App{
 		"readme":        readme(),
 		"readme-strict": strict,
 		"readme-253":    v253,
@@ -44,7 +44,7 @@ func goldenApps() map[string]*App {
 			Listen:       []string{"http=[::]:80", "http=127.0.0.1:8080", "admin=unix:/run/shop-api/admin.sock", ":9100"},
 			SdlaunchPath: goldenSdlaunch,
 			RunArgs:      []string{"--workers=8", "--ready=notify", "--stop-signal=INT", "--graceful-timeout=1m0s", "--chdir=/srv/shop api"},
-			Launcher:     Launcher{GracefulTimeout: time.Minute, StopSignal: "INT"},
+			TimeoutStop:  75 * time.Second, // as cmd resolves it for --graceful-timeout=1m
 			Command:      []string{"/usr/bin/gunicorn", "--worker-class=sync", "shop.wsgi:app"},
 			RunAs:        "www-data:www-data",
 			Chdir:        "/srv/shop api",
@@ -99,6 +99,17 @@ func goldenApps() map[string]*App {
 			Chdir:        "/srv/odd",
 		},
 	}
+	// what cmd resolves for the launcher's default timeouts (30s graceful,
+	// 60s start)
+	for _, a := range apps {
+		if a.TimeoutStop == 0 {
+			a.TimeoutStop = 45 * time.Second
+		}
+		if a.TimeoutStart == 0 {
+			a.TimeoutStart = 90 * time.Second
+		}
+	}
+	return apps
 }
 
 func TestGolden(t *testing.T) {

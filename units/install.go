@@ -117,6 +117,11 @@ func staleSockets(dir, name string, files []File) ([]string, error) {
 // last, as Render returns them), reloads systemd, enables them, starts the
 // sockets and the service and waits for the service to be ready. Units that
 // changed are restarted. log gets one line per step.
+//
+// An install that fails undoes itself (rollback.go): a first install leaves
+// nothing enabled or listening; a re-install puts the previous units back
+// and restarts the previous service. The error is an *InstallError saying
+// which.
 func (m *Manager) Install(ctx context.Context, name string, files []File, log io.Writer) error {
 	if len(files) < 2 || files[len(files)-1].Name != name+".service" {
 		return fmt.Errorf("install %s: want socket units followed by %s.service", name, name)
@@ -125,6 +130,19 @@ func (m *Manager) Install(ctx context.Context, name string, files []File, log io
 	if err != nil {
 		return err
 	}
+	before, err := m.snapshot(ctx, name, append(unitNames(files), stale...))
+	if err != nil {
+		return err
+	}
+	err = m.apply(ctx, name, files, stale, log)
+	if err == nil {
+		return nil
+	}
+	return m.undo(ctx, name, before, files, err, log)
+}
+
+// apply is Install without the undo.
+func (m *Manager) apply(ctx context.Context, name string, files []File, stale []string, log io.Writer) error {
 	res, err := WriteFiles(m.unitDir, files)
 	if err != nil {
 		return err
@@ -149,6 +167,21 @@ func (m *Manager) Install(ctx context.Context, name string, files []File, log io
 
 	since := time.Now()
 	service := names[len(names)-1]
+	// systemd refuses to start a socket unit while its service runs
+	// ("Socket service NAME.service already active, refusing"): a socket
+	// that does not listen yet (a new LABEL=ADDR) needs the service stopped
+	// first. The other sockets keep queueing connections meanwhile.
+	if svc, err := m.state(ctx, service); err == nil && (svc.Active == "active" || svc.Active == "reloading" || svc.Active == "activating") {
+		for _, s := range names[:len(names)-1] {
+			if st, err := m.state(ctx, s); err == nil && st.Active != "active" {
+				if err := m.stop(ctx, service); err != nil {
+					return err
+				}
+				fmt.Fprintf(log, "stopped %s (%s does not listen yet)\n", service, s)
+				break
+			}
+		}
+	}
 	serviceRestarted := false
 	for _, s := range names[:len(names)-1] {
 		st, err := m.state(ctx, s)
@@ -156,6 +189,9 @@ func (m *Manager) Install(ctx context.Context, name string, files []File, log io
 			return err
 		}
 		op, f := "start", m.start
+		if st.Active == "failed" {
+			_ = m.conn.ResetFailedUnitContext(ctx, s)
+		}
 		if slices.Contains(res.Changed, s) && (st.Active == "active" || st.Active == "activating") {
 			// New addresses: the socket must be re-bound. Requires= makes
 			// systemd restart the service with it.
@@ -176,7 +212,7 @@ func (m *Manager) Install(ctx context.Context, name string, files []File, log io
 		op, f = "restart", m.restart
 	}
 	if st.Active == "failed" {
-		// a previous failed install; start anew
+		// stopped after an exit 69, or crashed; start anew
 		_ = m.conn.ResetFailedUnitContext(ctx, service)
 	}
 	if err := m.waitActive(ctx, op, f, service, since); err != nil {

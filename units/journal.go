@@ -1,7 +1,9 @@
 package units
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os/exec"
@@ -74,6 +76,33 @@ func JournalArgs(opts LogOptions) ([]string, error) {
 		args = append(args, "--unit="+service)
 	}
 	return args, nil
+}
+
+// CheckSince refuses a --since value journalctl would refuse, asking the
+// parser journalctl uses (systemd-analyze timestamp, systemd's
+// parse_timestamp) rather than imitating its grammar. Without
+// systemd-analyze the value is left to journalctl.
+func CheckSince(ctx context.Context, since string) error {
+	if since == "" {
+		return nil
+	}
+	if err := checkText(since); err != nil {
+		return invalidf("--since %q %v", since, err)
+	}
+	path, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		return nil
+	}
+	cmd := exec.CommandContext(ctx, path, "timestamp", "--", since)
+	cmd.Env = append(cmd.Environ(), "SYSTEMD_LOG_LEVEL=err")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return invalidf("--since %q: not a time journalctl understands (like \"2024-05-01 10:00\", \"-1h\", \"10 min ago\", \"yesterday\")", since)
+		}
+		return fmt.Errorf("systemd-analyze timestamp: %w: %s", err, bytes.TrimSpace(out))
+	}
+	return nil
 }
 
 // Logs runs journalctl for opts and prints its entries as journalctl's

@@ -29,7 +29,7 @@ func TestParseListen(t *testing.T) {
 			t.Errorf("ParseListen(%q): %v", c.in, err)
 			continue
 		}
-		if l.Stream != c.stream || l.Label != c.label || l.Unix != c.unix {
+		if l.Stream != c.stream || l.Label() != c.label || l.Unix() != c.unix {
 			t.Errorf("ParseListen(%q) = %+v, want stream %q label %q unix %v", c.in, l, c.stream, c.label, c.unix)
 		}
 	}

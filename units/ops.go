@@ -36,6 +36,13 @@ func (m *Manager) installedUnits(ctx context.Context, name string) (sockets []st
 	return sockets, service, nil
 }
 
+// Installed returns nil when the app is installed, else an error wrapping
+// ErrNotInstalled (the test `sdlaunch status` applies).
+func (m *Manager) Installed(ctx context.Context, name string) error {
+	_, _, err := m.installedUnits(ctx, name)
+	return err
+}
+
 // Uninstall stops and disables the app's units, removes their files and
 // reloads systemd.
 func (m *Manager) Uninstall(ctx context.Context, name string, log io.Writer) error {
@@ -61,13 +68,44 @@ func (m *Manager) Uninstall(ctx context.Context, name string, log io.Writer) err
 }
 
 // Restart restarts the service (the sockets stay open, so clients queue
-// instead of being refused) and waits for it to be ready again.
+// instead of being refused) and waits for it to be ready again. It is also
+// how an operator brings back an app that stays down after an exit 2 or 69
+// (afterexit.go): sockets that are not listening are started first, and a
+// failed service's failure (and start-limit counter) is reset.
 func (m *Manager) Restart(ctx context.Context, name string) error {
-	_, service, err := m.installedUnits(ctx, name)
+	sockets, service, err := m.installedUnits(ctx, name)
 	if err != nil {
 		return err
 	}
-	return m.waitActive(ctx, "restart", m.restart, service, time.Now())
+	since := time.Now()
+	if err := m.startSockets(ctx, sockets, since); err != nil {
+		return err
+	}
+	if st, err := m.state(ctx, service); err == nil && st.Active == "failed" {
+		_ = m.conn.ResetFailedUnitContext(ctx, service)
+	}
+	return m.waitActive(ctx, "restart", m.restart, service, since)
+}
+
+// startSockets starts the socket units that are not active (a no-op for
+// those that are).
+func (m *Manager) startSockets(ctx context.Context, sockets []string, since time.Time) error {
+	for _, s := range sockets {
+		st, err := m.state(ctx, s)
+		if err != nil {
+			return err
+		}
+		if st.Active == "active" {
+			continue
+		}
+		if st.Active == "failed" {
+			_ = m.conn.ResetFailedUnitContext(ctx, s)
+		}
+		if err := m.start(ctx, s); err != nil {
+			return &StartError{Unit: s, Op: "start", Err: err, Journal: JournalTail(ctx, s, m.user, since, 20)}
+		}
+	}
+	return nil
 }
 
 // Reload asks the service to roll a new generation of workers and waits for

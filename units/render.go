@@ -78,7 +78,7 @@ func (a *App) renderSocket(g SocketGroup) (File, error) {
 	hasUnix := false
 	for _, l := range g.Listeners {
 		opts = append(opts, o("Socket", "ListenStream", escapeSpecifiers(l.Stream)))
-		hasUnix = hasUnix || l.Unix && !strings.HasPrefix(l.Stream, "@")
+		hasUnix = hasUnix || l.Unix() && !l.Abstract()
 	}
 	if g.Label != "" {
 		opts = append(opts, o("Socket", "FileDescriptorName", g.Label))
@@ -170,6 +170,14 @@ func (a *App) renderService(sockets []string) (File, error) {
 		}
 		opts = append(opts, o("Service", "ExecReload", reload+" $MAINPID"))
 	}
+	hookArgs := []string{AfterExitCommand}
+	if a.UserManager {
+		hookArgs = append(hookArgs, "--user")
+	}
+	afterExit, err := ExecLine(a.SdlaunchPath, append(hookArgs, a.Name)...)
+	if err != nil {
+		return File{}, invalidf("%v", err)
+	}
 	restartDelay := a.RestartDelay
 	if restartDelay == 0 {
 		restartDelay = DefaultRestartDelay
@@ -179,13 +187,15 @@ func (a *App) renderService(sockets []string) (File, error) {
 		// --stop-signal), SIGKILL to everything left after TimeoutStopSec.
 		o("Service", "KillMode", "mixed"),
 		o("Service", "KillSignal", "SIGTERM"),
-		o("Service", "TimeoutStartSec", fmtDur(a.timeoutStart())),
-		o("Service", "TimeoutStopSec", fmtDur(a.timeoutStop())),
+		o("Service", "TimeoutStartSec", fmtDur(a.TimeoutStart)),
+		o("Service", "TimeoutStopSec", fmtDur(a.TimeoutStop)),
 		o("Service", "Restart", "on-failure"),
 		o("Service", "RestartSec", fmtDur(restartDelay)),
 		// 2: bad configuration, 69: workers could not boot; restarting
-		// cannot help either.
-		o("Service", "RestartPreventExitStatus", "2 69"),
+		// cannot help either, and neither can socket activation: the hook
+		// stops the sockets after such an exit (afterexit.go).
+		o("Service", "RestartPreventExitStatus", strings.Join(stayDownStatuses(), " ")),
+		o("Service", "ExecStopPost", "+"+afterExit),
 	)
 	if a.Watchdog > 0 {
 		opts = append(opts,

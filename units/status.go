@@ -12,8 +12,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // UnitStatus is the state of one unit.
@@ -33,6 +36,27 @@ type ServiceStatus struct {
 	ControlGroup string
 	NRestarts    int
 	Result       string
+	// How the last main process ended: ExecMainCode (a CLD_* code: 1
+	// exited, 2 killed, 3 dumped core) and ExecMainStatus (the exit status
+	// or the signal).
+	ExecMainCode   int
+	ExecMainStatus int
+}
+
+// mainExit renders how the last main process ended as systemd passes it
+// to ExecStopPost= ($EXIT_CODE, $EXIT_STATUS).
+func (s *ServiceStatus) mainExit() (code, status string) {
+	switch s.ExecMainCode {
+	case 1:
+		return "exited", strconv.Itoa(s.ExecMainStatus)
+	case 2, 3:
+		code = "killed"
+		if s.ExecMainCode == 3 {
+			code = "dumped"
+		}
+		return code, strings.TrimPrefix(unix.SignalName(syscall.Signal(s.ExecMainStatus)), "SIG")
+	}
+	return "", ""
 }
 
 // Process is one process of the service.
@@ -84,6 +108,8 @@ func (m *Manager) Status(ctx context.Context, name string, lister WorkerLister) 
 	st.Service.ControlGroup, _ = p["ControlGroup"].(string)
 	st.Service.NRestarts = int(asUint(p["NRestarts"]))
 	st.Service.Result, _ = p["Result"].(string)
+	st.Service.ExecMainCode = int(asUint(p["ExecMainCode"]))
+	st.Service.ExecMainStatus = int(asUint(p["ExecMainStatus"]))
 	for _, s := range sockets {
 		us, err := m.unitStatus(ctx, s)
 		if err != nil {
@@ -246,7 +272,18 @@ func (s *Status) Format(w io.Writer) error {
 		fmt.Fprintf(bw, "  status: %s\n", svc.StatusText)
 	}
 	if svc.Result != "" && svc.Result != "success" {
-		fmt.Fprintf(bw, "  result: %s\n", svc.Result)
+		code, status := svc.mainExit()
+		switch code {
+		case "exited":
+			fmt.Fprintf(bw, "  result: %s (exit status %s)\n", svc.Result, status)
+		case "killed", "dumped":
+			fmt.Fprintf(bw, "  result: %s (%s by SIG%s)\n", svc.Result, code, status)
+		default:
+			fmt.Fprintf(bw, "  result: %s\n", svc.Result)
+		}
+		if why := s.stayDown(); why != "" {
+			fmt.Fprintf(bw, "  down: %s\n", why)
+		}
 	}
 	fmt.Fprintf(bw, "  restarts: %d\n", svc.NRestarts)
 	for _, u := range s.Sockets {
@@ -268,6 +305,31 @@ func (s *Status) Format(w io.Writer) error {
 		_ = tw.Flush()
 	}
 	return bw.err
+}
+
+// stayDown explains a service that stays down after an exit restarting
+// cannot help (see afterexit.go), or returns "".
+func (s *Status) stayDown() string {
+	svc := s.Service
+	code, status := svc.mainExit()
+	reason := StayDownReason(svc.Result, code, status)
+	if svc.ActiveState != "failed" || reason == "" {
+		return ""
+	}
+	var listening, stopped []string
+	for _, u := range s.Sockets {
+		if u.ActiveState == "active" {
+			listening = append(listening, u.Unit)
+		} else {
+			stopped = append(stopped, u.Unit)
+		}
+	}
+	if len(listening) > 0 {
+		return fmt.Sprintf("%s (exit status %s), but %s still listening: the next connection starts it again", reason, status, strings.Join(listening, " "))
+	}
+	return fmt.Sprintf("%s (exit status %s); %s stopped, so clients are refused. `sdlaunch logs %s` says why; "+
+		"once fixed, `sdlaunch restart %s` (or a new install, or `systemctl start %s`) starts it again",
+		reason, status, strings.Join(stopped, " "), s.Name, s.Name, strings.Join(stopped, " "))
 }
 
 func dashIfNeg(n int) string {

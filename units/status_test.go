@@ -64,3 +64,40 @@ func TestCgroupWorkers(t *testing.T) {
 		}
 	}
 }
+
+func TestStatusSaysWhyAppStaysDown(t *testing.T) {
+	failed := ServiceStatus{UnitStatus: UnitStatus{Unit: "app.service", LoadState: "loaded", ActiveState: "failed", SubState: "failed"},
+		Result: "exit-code", ExecMainCode: 1, ExecMainStatus: 69}
+	stopped := []UnitStatus{{Unit: "app.socket", LoadState: "loaded", ActiveState: "inactive", SubState: "dead"}}
+	listening := []UnitStatus{{Unit: "app.socket", LoadState: "loaded", ActiveState: "active", SubState: "listening"}}
+	crashed := failed
+	crashed.ExecMainStatus = 1
+	killed := failed
+	killed.Result, killed.ExecMainCode, killed.ExecMainStatus = "signal", 2, 9
+	cases := []struct {
+		svc     ServiceStatus
+		sockets []UnitStatus
+		want    []string
+		not     string
+	}{
+		{failed, stopped, []string{"result: exit-code (exit status 69)", "down: its workers could not boot (exit status 69); app.socket stopped, so clients are refused", "`sdlaunch restart app`", "`systemctl start app.socket`"}, ""},
+		{failed, listening, []string{"down: its workers could not boot (exit status 69), but app.socket still listening: the next connection starts it again"}, "refused"},
+		{crashed, stopped, []string{"result: exit-code (exit status 1)"}, "down:"},
+		{killed, stopped, []string{"result: signal (killed by SIGKILL)"}, "down:"},
+	}
+	for _, c := range cases {
+		var out bytes.Buffer
+		st := &Status{Name: "app", Service: c.svc, Sockets: c.sockets}
+		if err := st.Format(&out); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("status lacks %q:\n%s", w, out.String())
+			}
+		}
+		if c.not != "" && strings.Contains(out.String(), c.not) {
+			t.Errorf("status has %q:\n%s", c.not, out.String())
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -163,17 +164,8 @@ func (a *App) Validate() error {
 			return invalidf("command argument %q %v", arg, err)
 		}
 	}
-	if _, err := ParseSignal(a.stopSignal()); err != nil {
-		return invalidf("--stop-signal: %v", err)
-	}
-	if a.Launcher.GracefulTimeout < 0 || a.Launcher.StartTimeout < 0 {
-		return invalidf("negative launcher timeout")
-	}
-	if a.TimeoutStop != 0 && a.TimeoutStop <= a.gracefulTimeout() {
-		return invalidf("--timeout-stop-sec %s: must be above --graceful-timeout %s, or systemd kills workers still draining", fmtDur(a.TimeoutStop), fmtDur(a.gracefulTimeout()))
-	}
-	if a.TimeoutStart != 0 && a.TimeoutStart <= a.startTimeout() {
-		return invalidf("--timeout-start-sec %s: must be above --start-timeout %s", fmtDur(a.TimeoutStart), fmtDur(a.startTimeout()))
+	if a.TimeoutStop <= 0 || a.TimeoutStart <= 0 {
+		return invalidf("TimeoutStopSec= %s and TimeoutStartSec= %s must be positive", a.TimeoutStop, a.TimeoutStart)
 	}
 	if a.Watchdog < 0 || a.Watchdog > 0 && a.Watchdog < time.Second {
 		return invalidf("--watchdog-sec %s: use at least 1s (or 0 for off)", a.Watchdog)
@@ -210,13 +202,6 @@ func (a *App) Validate() error {
 		return invalidf("--backlog %d out of range", a.Backlog)
 	}
 	return a.validateSocketOwner()
-}
-
-func (a *App) stopSignal() string {
-	if a.Launcher.StopSignal == "" {
-		return "TERM"
-	}
-	return a.Launcher.StopSignal
 }
 
 func (a *App) validateIdentity() error {
@@ -307,16 +292,29 @@ func validDepUnit(u string) error {
 }
 
 func (a *App) validateResources() error {
-	if a.MemoryMax != "" && !sizeRe.MatchString(a.MemoryMax) {
-		return invalidf("--memory-max %q: want bytes with an optional K/M/G/T suffix, a percentage, or infinity", a.MemoryMax)
+	if a.MemoryMax != "" && (!sizeRe.MatchString(a.MemoryMax) || !positiveLimit(a.MemoryMax)) {
+		return invalidf("--memory-max %q: want a size above 0 (bytes with an optional K/M/G/T suffix), a percentage from 1%% to 100%%, or infinity", a.MemoryMax)
 	}
-	if a.CPUQuota != "" && !quotaRe.MatchString(a.CPUQuota) {
-		return invalidf("--cpu-quota %q: want a percentage such as 150%%", a.CPUQuota)
+	if a.CPUQuota != "" && (!quotaRe.MatchString(a.CPUQuota) || !positiveLimit(strings.TrimSuffix(a.CPUQuota, "%"))) {
+		return invalidf("--cpu-quota %q: want a percentage above 0 such as 150%%", a.CPUQuota)
 	}
-	if a.TasksMax != "" && !tasksRe.MatchString(a.TasksMax) {
-		return invalidf("--tasks-max %q: want a number, a percentage or infinity", a.TasksMax)
+	if a.TasksMax != "" && (!tasksRe.MatchString(a.TasksMax) || !positiveLimit(a.TasksMax)) {
+		return invalidf("--tasks-max %q: want a number above 0, a percentage from 1%% to 100%%, or infinity", a.TasksMax)
 	}
 	return nil
+}
+
+// positiveLimit reports whether a size, count or percentage that matched
+// its pattern is above zero (and a percentage at most 100%): a limit of 0
+// would let nothing start, which systemd accepts without a word.
+func positiveLimit(s string) bool {
+	if s == "infinity" {
+		return true
+	}
+	pct := strings.HasSuffix(s, "%")
+	num := strings.TrimRight(s, "KMGTPE%")
+	v, err := strconv.ParseFloat(num, 64)
+	return err == nil && v > 0 && (!pct || v <= 100)
 }
 
 var socketModeRe = regexp.MustCompile(`^0?[0-7]{3}$`)

@@ -15,6 +15,8 @@ func validApp() *App {
 		SdlaunchPath: "/usr/bin/sdlaunch",
 		Command:      []string{"/usr/bin/python3", "app.py"},
 		Chdir:        "/srv/myapp",
+		TimeoutStop:  45 * time.Second,
+		TimeoutStart: 90 * time.Second,
 	}
 }
 
@@ -35,39 +37,44 @@ func TestValidateName(t *testing.T) {
 
 func TestValidateRefuses(t *testing.T) {
 	cases := map[string]func(a *App){
-		"graceful":        func(a *App) { a.Launcher.GracefulTimeout = time.Minute; a.TimeoutStop = time.Minute },
-		"graceful-equal":  func(a *App) { a.TimeoutStop = 30 * time.Second },
-		"start-timeout":   func(a *App) { a.TimeoutStart = 10 * time.Second },
-		"signal":          func(a *App) { a.Launcher.StopSignal = "NOPE" },
-		"signal-number":   func(a *App) { a.Launcher.StopSignal = "15" },
-		"relative-cmd":    func(a *App) { a.Command[0] = "python3" },
-		"no-cmd":          func(a *App) { a.Command = nil },
-		"nl-arg":          func(a *App) { a.Command = append(a.Command, "x\ny") },
-		"nul-arg":         func(a *App) { a.Command = append(a.Command, "x\x00y") },
-		"nl-env":          func(a *App) { a.Env = []string{"A=1\n2"} },
-		"env-no-eq":       func(a *App) { a.Env = []string{"A"} },
-		"env-bad-key":     func(a *App) { a.Env = []string{"1A=x"} },
-		"nl-description":  func(a *App) { a.Description = "a\nb" },
-		"relative-chdir":  func(a *App) { a.Chdir = "srv" },
-		"chdir-tmp":       func(a *App) { a.Chdir = "/tmp/app" },
-		"cmd-var-tmp":     func(a *App) { a.Command[0] = "/var/tmp/app/bin" },
-		"run-as-root":     func(a *App) { a.RunAs = "root" },
-		"run-as-bad":      func(a *App) { a.RunAs = "a b" },
-		"user-run-as":     func(a *App) { a.UserManager = true; a.RunAs = "www-data" },
-		"memory":          func(a *App) { a.MemoryMax = "lots" },
-		"cpu":             func(a *App) { a.CPUQuota = "2" },
-		"tasks":           func(a *App) { a.TasksMax = "-1" },
-		"hardening":       func(a *App) { a.Hardening = "paranoid" },
-		"jit":             func(a *App) { a.JIT = "maybe" },
-		"socket-mode":     func(a *App) { a.SocketMode = "0999" },
-		"socket-user":     func(a *App) { a.SocketUser = "a:b" },
-		"dep":             func(a *App) { a.After = []string{"postgresql"} },
-		"watchdog":        func(a *App) { a.Watchdog = time.Millisecond },
-		"sdlaunch-dollar": func(a *App) { a.SdlaunchPath = "/opt/$x/sdlaunch" },
-		"sdlaunch-rel":    func(a *App) { a.SdlaunchPath = "sdlaunch" },
-		"old-systemd":     func(a *App) { a.SystemdVersion = 219 },
-		"dup-listen":      func(a *App) { a.Listen = []string{":80", ":80"} },
-		"run-arg-nl":      func(a *App) { a.RunArgs = []string{"--workers=4\n"} },
+		"no-stop-timeout":  func(a *App) { a.TimeoutStop = 0 },
+		"no-start-timeout": func(a *App) { a.TimeoutStart = 0 },
+		"relative-cmd":     func(a *App) { a.Command[0] = "python3" },
+		"no-cmd":           func(a *App) { a.Command = nil },
+		"nl-arg":           func(a *App) { a.Command = append(a.Command, "x\ny") },
+		"nul-arg":          func(a *App) { a.Command = append(a.Command, "x\x00y") },
+		"nl-env":           func(a *App) { a.Env = []string{"A=1\n2"} },
+		"env-no-eq":        func(a *App) { a.Env = []string{"A"} },
+		"env-bad-key":      func(a *App) { a.Env = []string{"1A=x"} },
+		"nl-description":   func(a *App) { a.Description = "a\nb" },
+		"relative-chdir":   func(a *App) { a.Chdir = "srv" },
+		"chdir-tmp":        func(a *App) { a.Chdir = "/tmp/app" },
+		"cmd-var-tmp":      func(a *App) { a.Command[0] = "/var/tmp/app/bin" },
+		"run-as-root":      func(a *App) { a.RunAs = "root" },
+		"run-as-bad":       func(a *App) { a.RunAs = "a b" },
+		"user-run-as":      func(a *App) { a.UserManager = true; a.RunAs = "www-data" },
+		"memory":           func(a *App) { a.MemoryMax = "lots" },
+		"memory-0":         func(a *App) { a.MemoryMax = "0" },
+		"memory-0M":        func(a *App) { a.MemoryMax = "0.0M" },
+		"memory-0pct":      func(a *App) { a.MemoryMax = "0%" },
+		"memory-101pct":    func(a *App) { a.MemoryMax = "101%" },
+		"tasks-0":          func(a *App) { a.TasksMax = "0" },
+		"tasks-0pct":       func(a *App) { a.TasksMax = "0%" },
+		"tasks-200pct":     func(a *App) { a.TasksMax = "200%" },
+		"cpu-0":            func(a *App) { a.CPUQuota = "0%" },
+		"cpu":              func(a *App) { a.CPUQuota = "2" },
+		"tasks":            func(a *App) { a.TasksMax = "-1" },
+		"hardening":        func(a *App) { a.Hardening = "paranoid" },
+		"jit":              func(a *App) { a.JIT = "maybe" },
+		"socket-mode":      func(a *App) { a.SocketMode = "0999" },
+		"socket-user":      func(a *App) { a.SocketUser = "a:b" },
+		"dep":              func(a *App) { a.After = []string{"postgresql"} },
+		"watchdog":         func(a *App) { a.Watchdog = time.Millisecond },
+		"sdlaunch-dollar":  func(a *App) { a.SdlaunchPath = "/opt/$x/sdlaunch" },
+		"sdlaunch-rel":     func(a *App) { a.SdlaunchPath = "sdlaunch" },
+		"old-systemd":      func(a *App) { a.SystemdVersion = 219 },
+		"dup-listen":       func(a *App) { a.Listen = []string{":80", ":80"} },
+		"run-arg-nl":       func(a *App) { a.RunArgs = []string{"--workers=4\n"} },
 	}
 	for name, mutate := range cases {
 		a := validApp()
@@ -92,20 +99,6 @@ func TestValidateRefuses(t *testing.T) {
 	off.Chdir = "/tmp/app"
 	if err := off.Validate(); err != nil {
 		t.Errorf("--hardening=off must allow /tmp: %v", err)
-	}
-}
-
-func TestParseSignal(t *testing.T) {
-	for in, want := range map[string]string{"TERM": "SIGTERM", "sigint": "SIGINT", "SIGQUIT": "SIGQUIT", "Hup": "SIGHUP", "usr1": "SIGUSR1"} {
-		got, err := ParseSignal(in)
-		if err != nil || got != want {
-			t.Errorf("ParseSignal(%q) = %q, %v; want %q", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"", "SIG", "TERMINATE", "15", "SIGTERM\n"} {
-		if got, err := ParseSignal(bad); err == nil {
-			t.Errorf("ParseSignal(%q) = %q, want an error", bad, got)
-		}
 	}
 }
 
@@ -147,8 +140,8 @@ func TestParseSystemdVersion(t *testing.T) {
 
 func TestServiceSemantics(t *testing.T) {
 	a := validApp()
-	a.Launcher.GracefulTimeout = 20 * time.Second
-	a.Launcher.StartTimeout = 2 * time.Minute
+	a.TimeoutStop = 35 * time.Second
+	a.TimeoutStart = 150 * time.Second
 	a.Watchdog = 10 * time.Second
 	files, err := a.Render()
 	if err != nil {
@@ -179,5 +172,22 @@ func TestServiceSemantics(t *testing.T) {
 	files, _ = a.Render()
 	if svc = string(files[len(files)-1].Content); !strings.Contains(svc, "ProtectHome=read-only\n") {
 		t.Errorf("an app under /home needs ProtectHome=read-only:\n%s", svc)
+	}
+}
+
+func TestValidateAcceptsLimits(t *testing.T) {
+	for _, v := range []string{"1", "512M", "1.5G", "100%", "50%", "infinity"} {
+		a := validApp()
+		a.MemoryMax, a.TasksMax = v, strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(v, "M"), "G"), ".5")
+		if err := a.Validate(); err != nil {
+			t.Errorf("--memory-max %s --tasks-max %s: %v", a.MemoryMax, a.TasksMax, err)
+		}
+	}
+	for _, q := range []string{"1%", "150%", "0.5%"} {
+		a := validApp()
+		a.CPUQuota = q
+		if err := a.Validate(); err != nil {
+			t.Errorf("--cpu-quota %s: %v", q, err)
+		}
 	}
 }

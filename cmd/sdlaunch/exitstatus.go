@@ -43,8 +43,8 @@ func exitStatuses() map[string][]exitStatus {
 		"run": {
 			{exitOK, "clean stop"},
 			{exitUnexpected, "unexpected error"},
-			{exitUsage, "bad usage or configuration: one line names the bad value (no COMMAND, --workers 0, no socket, a bad address, an unknown signal, a port in use, ...); nothing was started"},
-			{exitNoBoot, "the workers could not boot (--boot-retries consecutive failures) and no worker is serving; the error line carries the last exit status and output. Generated units list 2 and 69 in RestartPreventExitStatus=, so systemd does not respawn a broken app forever"},
+			{exitUsage, "bad usage or configuration: one line names the bad value (no COMMAND, --workers 0, more workers than the limits hold, no socket, a bad address, a stop signal outside the list, a port in use, ...); nothing was started"},
+			{exitNoBoot, "the workers could not boot (--boot-retries consecutive failures) and no worker is serving; the error line carries the last exit status and output. Generated units list 2 and 69 in RestartPreventExitStatus= and stop the app's sockets after either, so neither systemd nor the next connection starts a broken app again"},
 		},
 		"reload-wait": {
 			{exitOK, "the new generation is ready and the old one retired"},
@@ -90,6 +90,11 @@ func exitStatuses() map[string][]exitStatus {
 		"reload": {
 			{exitOK, "the new generation is ready"},
 			{exitUnexpected, "the new code could not boot: the launcher rolled back and the old workers keep serving (the journal lines that say why are printed); or the service is not active, NAME is not installed, or the service manager could not be reached"},
+			usage("no NAME, or not a valid one"),
+		},
+		"after-exit": {
+			{exitOK, "nothing to do (the service did not exit 2 or 69), or its socket units were stopped so that it stays down"},
+			{exitUnexpected, "the socket units could not be stopped: the next connection starts the app again (the line says why)"},
 			usage("no NAME, or not a valid one"),
 		},
 		"version": {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 
 	"github.com/sdlaunch/sdlaunch/activation"
 	"github.com/urfave/cli/v2"
@@ -62,7 +63,11 @@ func newApp() *cli.App {
 		HideHelpCommand:        true,
 		UseShortOptionHandling: true,
 		Version:                buildVersion(),
-		OnUsageError:           onUsageError,
+		// A repeatable flag's value is one value: a comma belongs to it
+		// (--env URL=postgres://h/db?a=1,b=2), it separates nothing.
+		DisableSliceFlagSeparator: true,
+		OnUsageError:              onUsageError,
+		Action:                    noCommand,
 		Commands: append([]*cli.Command{
 			runCommand(),
 			reloadWaitCommand(),
@@ -96,4 +101,22 @@ func usageErrorf(format string, a ...any) error {
 
 func onUsageError(_ *cli.Context, err error, _ bool) error {
 	return &exitError{code: exitUsage, msg: err.Error()}
+}
+
+// noCommand runs when no command matched: help for no word, `help` and
+// `help COMMAND`; an unknown word is bad usage (exit 2), where urfave/cli
+// would print "No help topic" and exit 3.
+func noCommand(c *cli.Context) error {
+	args := c.Args()
+	switch {
+	case !args.Present():
+		return cli.ShowAppHelp(c)
+	case args.First() == "help" && args.Len() == 1:
+		return cli.ShowAppHelp(c)
+	case args.First() == "help" && args.Len() == 2 && c.App.Command(args.Get(1)) != nil:
+		return cli.ShowCommandHelp(c, args.Get(1))
+	case args.First() == "help":
+		return usageErrorf("help %s: no such command (sdlaunch --help lists them)", strings.Join(args.Tail(), " "))
+	}
+	return usageErrorf("unknown command %q (sdlaunch --help lists them)", args.First())
 }

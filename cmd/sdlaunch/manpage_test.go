@@ -40,6 +40,12 @@ func TestManPage(t *testing.T) {
 			want = append(want, "\n.TP\n"+roffFlagNames(f)+"\n")
 		}
 	}
+	for _, c := range newApp().Commands {
+		// the units' ExecStopPost= hook: not for people
+		if c.Hidden && strings.Contains(man, "\n.SS "+minus(c.Name)+"\n") {
+			t.Errorf("man page lists the hidden command %s", c.Name)
+		}
+	}
 	for _, w := range want {
 		if !strings.Contains(man, w) {
 			t.Errorf("man page lacks %q", w)

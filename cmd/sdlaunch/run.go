@@ -49,6 +49,9 @@ func runAction(c *cli.Context) error {
 	if err := checkCommand(cfg.Command[0], cfg.Dir); err != nil {
 		return err
 	}
+	if err := checkCapacity(cfg); err != nil {
+		return err
+	}
 	if err := activation.CloseOnExecFrom(activation.ListenFDsStart); err != nil {
 		return err
 	}
@@ -132,13 +135,13 @@ func launcherConfig(c *cli.Context, command []string) (prefork.Config, error) {
 	if cfg.Ready, err = prefork.ParseReadyMode(c.String(flagReady)); err != nil {
 		return cfg, usageErrorf("%v", err)
 	}
-	if cfg.StopSignal, err = prefork.ParseSignal(c.String(flagStopSignal)); err != nil {
+	if cfg.StopSignal, err = prefork.ParseStopSignal(c.String(flagStopSignal)); err != nil {
 		return cfg, usageErrorf("--stop-signal: %v", err)
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageErrorf("%v", err)
 	}
-	return cfg, nil
+	return cfg, checkWorkerCap(cfg)
 }
 
 // checkCommand refuses a COMMAND the workers could not run: not in PATH, or
@@ -174,19 +177,9 @@ func sockets(listen []string) ([]*activation.Socket, string, error) {
 	if len(listen) == 0 {
 		return nil, "", usageErrorf("no socket: systemd passed none (LISTEN_FDS) and no --listen address was given")
 	}
-	var specs []activation.Spec
-	seen := map[string]bool{}
-	for _, raw := range listen {
-		sp, err := activation.ParseAddr(raw)
-		if err != nil {
-			return nil, "", usageErrorf("--listen: %v", err)
-		}
-		key := sp.Network + " " + sp.Address
-		if seen[key] {
-			return nil, "", usageErrorf("--listen %q: given twice", raw)
-		}
-		seen[key] = true
-		specs = append(specs, sp)
+	specs, err := activation.ParseAddrs(listen)
+	if err != nil {
+		return nil, "", usageErrorf("--listen: %v", err)
 	}
 	socks, err := activation.Bind(specs)
 	if err != nil {
@@ -213,6 +206,9 @@ In a unit: ExecReload=/usr/bin/sdlaunch reload-wait $MAINPID`,
 			pid, err := strconv.Atoi(c.Args().First())
 			if err != nil || pid < 1 {
 				return usageErrorf("reload-wait: PID %q is not a process id", c.Args().First())
+			}
+			if d := c.Duration("timeout"); d < 0 {
+				return usageErrorf("reload-wait --timeout %s: must not be negative (0 waits for the verdict)", d)
 			}
 			if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
 				return usageErrorf("reload-wait: no process %d", pid)

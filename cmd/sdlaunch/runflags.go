@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/sdlaunch/sdlaunch/prefork"
 	"github.com/urfave/cli/v2"
 )
 
@@ -29,7 +30,8 @@ const (
 	flagChdir           = "chdir"
 )
 
-// Defaults that other commands (the unit generator) reason about.
+// The launcher's defaults, defined here once: the unit commands derive
+// TimeoutStopSec= and TimeoutStartSec= from the parsed values.
 const (
 	defaultGracefulTimeout = 30 * time.Second
 	defaultStartTimeout    = 60 * time.Second
@@ -37,7 +39,7 @@ const (
 
 func listenFlag() cli.Flag {
 	return &cli.StringSliceFlag{Name: flagListen, Aliases: []string{"l"},
-		Usage: "listen on `ADDR` when systemd passes no sockets: host:port, :port, [::]:port, unix:/path, or NAME=ADDR (repeatable)"}
+		Usage: "listen on `ADDR` when systemd passes no sockets: IP:port, localhost:port, :port or *:port (every address), [IPv6]:port, unix:/path, unix:@abstract, each optionally NAME=ADDR (repeatable)"}
 }
 
 // launcherFlags are the flags of `run` that an installed unit carries into
@@ -51,7 +53,7 @@ func launcherFlags() []cli.Flag {
 		&cli.DurationFlag{Name: flagReadyAfter, Value: time.Second, Usage: "alive mode, and accept mode where the launcher cannot look at the worker: ready once it has stayed up for `DURATION`"},
 		&cli.DurationFlag{Name: flagStartTimeout, Value: defaultStartTimeout, Usage: "accept and notify modes: a worker not ready within `DURATION` failed to boot, with no retry (exit 69, or a rollback)"},
 		&cli.IntFlag{Name: flagBootRetries, Value: 3, Usage: "give up after `N` consecutive boot failures in a slot (exit 69, or roll back a reload)"},
-		&cli.StringFlag{Name: flagStopSignal, Value: "TERM", Usage: "`SIGNAL` that asks a worker to finish in-flight requests and exit (INT for the Flask dev server)"},
+		&cli.StringFlag{Name: flagStopSignal, Value: "TERM", Usage: "`SIGNAL` that asks a worker's main process to stop: " + prefork.StopSignalNames()},
 		&cli.DurationFlag{Name: flagGracefulTimeout, Value: defaultGracefulTimeout, Usage: "stopping workers get `DURATION` to finish before they are killed"},
 		&cli.DurationFlag{Name: flagBackoffMax, Value: 10 * time.Second, Usage: "cap the crash-restart backoff (100ms doubling) at `DURATION`"},
 		&cli.DurationFlag{Name: flagWorkerWatchdog, Usage: "give each worker WATCHDOG_USEC of `DURATION`; kill and replace a worker that stops pinging (0: off)"},
@@ -62,8 +64,9 @@ func launcherFlags() []cli.Flag {
 }
 
 // runArgs renders the launcher flags the operator set on c as arguments for
-// `sdlaunch run`, in a stable order.
-func runArgs(c *cli.Context) []string {
+// `sdlaunch run`, in a stable order, from cfg where parsing gave a
+// canonical form (the stop signal's name).
+func runArgs(c *cli.Context, cfg prefork.Config) []string {
 	var args []string
 	for _, f := range launcherFlags() {
 		name := f.Names()[0]
@@ -78,6 +81,9 @@ func runArgs(c *cli.Context) []string {
 			v = c.Duration(name).String()
 		default:
 			v = c.String(name)
+		}
+		if name == flagStopSignal {
+			v = prefork.SignalName(cfg.StopSignal) // "int" becomes INT
 		}
 		args = append(args, "--"+name+"="+v)
 	}

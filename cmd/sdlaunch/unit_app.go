@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sdlaunch/sdlaunch/prefork"
 	"github.com/sdlaunch/sdlaunch/units"
 	"github.com/urfave/cli/v2"
 )
@@ -63,8 +64,8 @@ func appFlags(install bool) []cli.Flag {
 		&cli.StringFlag{Name: flagSocketUser, Usage: "unix socket file owner `USER`"},
 		&cli.StringFlag{Name: flagSocketGroup, Usage: "unix socket file `GROUP`"},
 		&cli.IntFlag{Name: flagBacklog, Value: units.DefaultBacklog, Usage: "listen backlog `N` of the sockets"},
-		&cli.DurationFlag{Name: flagTimeoutStopSec, Usage: "TimeoutStopSec= `DURATION` (must exceed --graceful-timeout)", DefaultText: "--graceful-timeout + 15s"},
-		&cli.DurationFlag{Name: flagTimeoutStartSec, Usage: "TimeoutStartSec= `DURATION` (must exceed --start-timeout)", DefaultText: "--start-timeout + 30s"},
+		&cli.DurationFlag{Name: flagTimeoutStopSec, Usage: "TimeoutStopSec= `DURATION` (must exceed --graceful-timeout)", DefaultText: "--graceful-timeout + " + stopMargin.String()},
+		&cli.DurationFlag{Name: flagTimeoutStartSec, Usage: "TimeoutStartSec= `DURATION` (must exceed --start-timeout)", DefaultText: "--start-timeout + " + startMargin.String()},
 		&cli.DurationFlag{Name: flagRestartSec, Value: units.DefaultRestartDelay, Usage: "RestartSec= `DURATION` after a crash"},
 		&cli.StringFlag{Name: flagSdlaunchPath, Usage: "absolute `PATH` of sdlaunch in ExecStart= (for packaging)", DefaultText: "this binary"},
 		&cli.IntFlag{Name: flagSystemdVersion, Usage: "target systemd `N` (253+: Type=notify-reload)", DefaultText: "detect, else 252"},
@@ -129,7 +130,14 @@ func appFromFlags(c *cli.Context, systemdVersion int) (*units.App, error) {
 		return nil, usageErrorf("%v", err)
 	}
 	command = append([]string{exe}, command[1:]...)
-	if err := checkLauncherFlags(c, command); err != nil {
+	// The launcher options go through run's own parser: a unit never
+	// carries an option `sdlaunch run` would refuse at every start.
+	cfg, err := launcherConfig(c, command)
+	if err != nil {
+		return nil, err
+	}
+	timeoutStop, timeoutStart, err := unitTimeouts(c, cfg)
+	if err != nil {
 		return nil, err
 	}
 	sdlaunch := c.String(flagSdlaunchPath)
@@ -150,13 +158,8 @@ func appFromFlags(c *cli.Context, systemdVersion int) (*units.App, error) {
 		SdlaunchPath: sdlaunch,
 		// The workers re-resolve their directory at every start (a flipped
 		// `current` symlink); WorkingDirectory= alone is resolved once.
-		RunArgs: append(runArgs(c), "--"+flagChdir+"="+chdir),
-		Command: command,
-		Launcher: units.Launcher{
-			GracefulTimeout: c.Duration(flagGracefulTimeout),
-			StartTimeout:    c.Duration(flagStartTimeout),
-			StopSignal:      c.String(flagStopSignal),
-		},
+		RunArgs:        append(runArgs(c, cfg), "--"+flagChdir+"="+chdir),
+		Command:        command,
 		UserManager:    c.Bool(flagUserManager),
 		RunAs:          c.String(flagRunAs),
 		Chdir:          chdir,
@@ -176,8 +179,8 @@ func appFromFlags(c *cli.Context, systemdVersion int) (*units.App, error) {
 		SocketUser:     c.String(flagSocketUser),
 		SocketGroup:    c.String(flagSocketGroup),
 		Backlog:        c.Int(flagBacklog),
-		TimeoutStop:    c.Duration(flagTimeoutStopSec),
-		TimeoutStart:   c.Duration(flagTimeoutStartSec),
+		TimeoutStop:    timeoutStop,
+		TimeoutStart:   timeoutStart,
 		RestartDelay:   c.Duration(flagRestartSec),
 		SystemdVersion: systemdVersion,
 	}
@@ -187,16 +190,32 @@ func appFromFlags(c *cli.Context, systemdVersion int) (*units.App, error) {
 	return app, nil
 }
 
-// checkLauncherFlags refuses launcher options `sdlaunch run` would refuse,
-// so a bad value fails now instead of at every start of the unit.
-func checkLauncherFlags(c *cli.Context, command []string) error {
-	if _, err := launcherConfig(c, command); err != nil {
-		return err
+// Margins of TimeoutStopSec= over --graceful-timeout and of
+// TimeoutStartSec= over --start-timeout, so systemd never kills a launcher
+// that is still within its own deadline.
+const (
+	stopMargin  = 15 * time.Second
+	startMargin = 30 * time.Second
+)
+
+// unitTimeouts resolves TimeoutStopSec= and TimeoutStartSec= from the
+// launcher's parsed timeouts: --timeout-stop-sec/--timeout-start-sec when
+// given (they must exceed them), else the launcher's plus a margin.
+func unitTimeouts(c *cli.Context, cfg prefork.Config) (stop, start time.Duration, err error) {
+	stop, start = cfg.GracefulTimeout+stopMargin, cfg.StartTimeout+startMargin
+	if d := c.Duration(flagTimeoutStopSec); d != 0 {
+		if d <= cfg.GracefulTimeout {
+			return 0, 0, usageErrorf("--timeout-stop-sec %s: must be above --graceful-timeout %s, or systemd kills workers still draining", d, cfg.GracefulTimeout)
+		}
+		stop = d
 	}
-	if _, err := units.ParseSignal(c.String(flagStopSignal)); err != nil {
-		return usageErrorf("--stop-signal: %v", err)
+	if d := c.Duration(flagTimeoutStartSec); d != 0 {
+		if d <= cfg.StartTimeout {
+			return 0, 0, usageErrorf("--timeout-start-sec %s: must be above --start-timeout %s", d, cfg.StartTimeout)
+		}
+		start = d
 	}
-	return nil
+	return stop, start, nil
 }
 
 // detectVersion asks the manager for its version; 0 when it cannot.

@@ -94,6 +94,12 @@ func installAction(c *cli.Context) error {
 		fmt.Fprintf(c.App.Writer, "dry run, systemd %d; would:\n%s", version, plan)
 		return nil
 	}
+	if !user {
+		// ExecStopPost=+ runs it as root (units/afterexit.go)
+		if err := units.CheckRootOwned(app.SdlaunchPath); err != nil {
+			return usageErrorf("%v", err)
+		}
+	}
 	start := time.Now()
 	if err := m.Install(ctx, app.Name, files, c.App.Writer); err != nil {
 		return opError(err)

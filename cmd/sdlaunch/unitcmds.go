@@ -18,8 +18,9 @@ const unitsHelp = `Options come before NAME; everything after -- is the app's co
 passed through untouched. A relative COMMAND is resolved (PATH, or --chdir)
 to an absolute path now. Launcher options (--workers, --stop-signal, ...) that
 you set are carried into ExecStart=; --listen addresses become the socket
-unit(s): host:port, :port, [::]:port, unix:/path, LABEL=ADDR (one socket unit
-per LABEL, with FileDescriptorName=LABEL).`
+unit(s), in the spellings run accepts: IP:port, localhost:port, :port or
+*:port (every address), [IPv6]:port, unix:/path, unix:@abstract, LABEL=ADDR
+(one socket unit per LABEL, with FileDescriptorName=LABEL).`
 
 func unitCommands() []*cli.Command {
 	userFlag := &cli.BoolFlag{Name: flagUserManager, Usage: "the calling user's service manager (systemctl --user), not the system's"}
@@ -39,7 +40,12 @@ func unitCommands() []*cli.Command {
 
 Writes the units atomically, reloads systemd, enables and starts the sockets and
 the service, and waits for the service to report ready. Units that changed are
-restarted. On failure, prints the unit's last journal lines and exits 1.`,
+restarted. On failure, prints the unit's last journal lines, undoes the install
+and exits 1: a first install is stopped, disabled and removed (nothing is left
+enabled or listening); a re-install puts the previous units back and restarts
+the previous version, waiting until it is ready. The output says which.
+
+Installing again also brings back an app that stays down after an exit 69.`,
 			ArgsUsage: "NAME -- COMMAND [ARG...]",
 			Flags:     appFlags(true),
 			Action:    installAction,
@@ -57,7 +63,8 @@ restarted. On failure, prints the unit's last journal lines and exits 1.`,
 			ArgsUsage: "NAME",
 			Description: `Exits 0 when the service is active (or reloading) and 3 when it is not
 (inactive, activating, deactivating or failed), like systemctl status, so
-scripts can test the exit status.`,
+scripts can test the exit status. Shows how the last run ended and, after an
+exit 69 (or 2), why the app stays down and what brings it back.`,
 			Flags:  []cli.Flag{userFlag},
 			Action: statusAction,
 		},
@@ -79,8 +86,18 @@ scripts can test the exit status.`,
 			Name:      "restart",
 			Usage:     "restart an app (its sockets stay open) and wait until it is ready",
 			ArgsUsage: "NAME",
+			Description: `Also brings back an app that stays down after an exit 69 (or 2): its stopped
+sockets are started and its failure is reset first.`,
+			Flags:  []cli.Flag{userFlag},
+			Action: restartAction,
+		},
+		{
+			Name:      units.AfterExitCommand,
+			Hidden:    true,
+			Usage:     "ExecStopPost= hook of the generated units: after an exit 2 or 69, stop the app's sockets so it stays down",
+			ArgsUsage: "NAME",
 			Flags:     []cli.Flag{userFlag},
-			Action:    restartAction,
+			Action:    afterExitAction,
 		},
 		{
 			Name:      "reload",
@@ -128,6 +145,12 @@ func opError(err error) error {
 	var se *units.StartError
 	if errors.As(err, &se) && se.Journal != "" {
 		fmt.Fprintf(os.Stderr, "last journal lines of %s:\n%s\n", se.Unit, se.Journal)
+	}
+	// an install whose undo failed too: why the previous version did not
+	// come back
+	var ie *units.InstallError
+	if errors.As(err, &ie) && errors.As(ie.UndoErr, &se) && se.Journal != "" {
+		fmt.Fprintf(os.Stderr, "last journal lines of %s after putting the previous units back:\n%s\n", se.Unit, se.Journal)
 	}
 	return &exitError{code: exitUnexpected, msg: err.Error()}
 }
@@ -199,6 +222,22 @@ func logsAction(c *cli.Context) error {
 	if _, err := units.JournalArgs(opts); err != nil {
 		return usageErrorf("%v", err)
 	}
+	if err := units.CheckSince(c.Context, opts.Since); err != nil {
+		return opError(err)
+	}
+	// Like status: an app that is not installed is said so (exit 1), not
+	// shown as an empty journal.
+	ctx, cancel := context.WithTimeout(c.Context, time.Minute)
+	defer cancel()
+	m, err := connect(ctx, opts.User)
+	if err != nil {
+		return err
+	}
+	err = m.Installed(ctx, name)
+	m.Close()
+	if err != nil {
+		return opError(err)
+	}
 	return opError(units.Logs(c.Context, opts, c.App.Writer, c.App.ErrWriter))
 }
 
@@ -219,4 +258,33 @@ func jobAction(c *cli.Context, job func(*units.Manager, context.Context, string)
 		fmt.Fprintf(c.App.Writer, "%s.service %s\n", name, done)
 		return nil
 	})
+}
+
+// afterExitAction is the generated service's ExecStopPost=+ hook. systemd
+// runs it after every stop; only an exit that restarting cannot help (2,
+// 69) makes it stop the app's sockets, without waiting for the jobs (see
+// units/afterexit.go). Its line goes to the service's journal at warning
+// priority.
+func afterExitAction(c *cli.Context) error {
+	name, err := nameArg(c)
+	if err != nil {
+		return err
+	}
+	result, code, status := os.Getenv("SERVICE_RESULT"), os.Getenv("EXIT_CODE"), os.Getenv("EXIT_STATUS")
+	if units.StayDownReason(result, code, status) == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(c.Context, 30*time.Second)
+	defer cancel()
+	m, err := connect(ctx, c.Bool(flagUserManager))
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	msg, err := m.AfterExit(ctx, name, result, code, status)
+	if err != nil {
+		return &exitError{code: exitUnexpected, msg: fmt.Sprintf("%s exited with status %s, but its sockets could not be stopped, so the next connection starts it again: %v", name, status, err)}
+	}
+	fmt.Fprintf(c.App.ErrWriter, "<4>%s\n", msg)
+	return nil
 }

@@ -46,7 +46,7 @@ func TestGenerateOutputDir(t *testing.T) {
 	}
 	for _, want := range []string{
 		// --chdir is carried too, so workers follow a flipped symlink.
-		"ExecStart=/usr/bin/sdlaunch run --workers=4 --stop-signal=int --chdir=/srv/myapp -- ",
+		"ExecStart=/usr/bin/sdlaunch run --workers=4 --stop-signal=INT --chdir=/srv/myapp -- ",
 		` -c "echo $$HOME 100%%"` + "\n",
 		"Sockets=myapp.socket myapp-admin.socket\n",
 		`Environment="GREETING=hello world"` + "\n",

@@ -600,12 +600,26 @@ func TestLifecycleJournal(t *testing.T) {
 	}
 
 	// An app that cannot boot: exit 69, no restart, the reason in the journal.
+	// (Installed while it boots, then broken: a failed first install would
+	// remove its units again.)
 	const bad = "lcnoboot"
 	badSvc := bad + ".service"
 	badPort := freePort(t, 37000, 40999)
-	out, errOut, code := lb.install(bad, badPort, []string{"-w", "1", "--ready", "notify", "--boot-retries", "1", "--restart-sec", "100ms"}, lb.app, "--exit-at-boot", "3")
+	noboot := filepath.Join(lb.dir, "noboot.sh")
+	writeScript := func(script string) {
+		if err := os.WriteFile(noboot+".new", []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(noboot+".new", noboot); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeScript(lb.goodApp())
+	lb.mustInstall(t, bad, badPort, []string{"-w", "1", "--ready", "notify", "--boot-retries", "1", "--restart-sec", "100ms"}, noboot)
+	writeScript(lb.goodApp("--exit-at-boot", "3"))
+	out, errOut, code := lb.run(lb.sdl, "restart", bad)
 	if code != 1 {
-		t.Errorf("install of an app that exits 3 at boot: exit %d, want 1\n%s%s", code, out, errOut)
+		t.Errorf("restart of an app that exits 3 at boot: exit %d, want 1\n%s%s", code, out, errOut)
 	}
 	// Observe a window of 15 RestartSec= for a restart that must not come.
 	var p map[string]string
