@@ -151,7 +151,10 @@ func failureKind(err error, code int) string {
 		return "refused"
 	case errors.Is(err, syscall.ECONNRESET), strings.Contains(err.Error(), "connection reset"):
 		return "reset"
-	case strings.Contains(err.Error(), "EOF"):
+	case strings.Contains(err.Error(), "EOF"),
+		// net/http's word for a reused keep-alive connection closed before
+		// any answer: its worker was killed between two requests.
+		strings.Contains(err.Error(), "server closed idle connection"):
 		return "eof"
 	case strings.Contains(err.Error(), "Timeout"), strings.Contains(err.Error(), "timeout"):
 		return "timeout"

@@ -2,10 +2,14 @@ package launcher
 
 import (
 	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -15,7 +19,10 @@ import (
 // (each burst one write far larger than PIPE_BUF) from 4 workers at once are
 // neither lost nor interleaved mid-line.
 func TestWorkerLogLinesWholeAndPrefixed(t *testing.T) {
-	l, _ := startServing(t, spec{Args: []string{"-w", "4", "--ready-after", "200ms"}, ClientTimeout: 30 * time.Second}, 4)
+	l, _ := startServing(t, spec{Args: []string{"-w", "4"}}, 4)
+	// Answering is not yet being seen ready: a worker frozen below before
+	// the launcher saw it waiting would fail to boot at --start-timeout.
+	l.waitStderr(0, `sdlaunch: ready: 4/4 ready`, time.Minute)
 
 	const (
 		requests   = 32
@@ -23,43 +30,78 @@ func TestWorkerLogLinesWholeAndPrefixed(t *testing.T) {
 		lines      = 40
 		length     = 3000
 		tbLines    = 8
+		workers    = 4
 	)
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
-		printers = map[int]bool{}
+		printers = map[int]int{}
 		shorts   int // write(2) calls the kernel cut short, continued by the app
 		failures []string
 	)
-	startGate := make(chan struct{})
-	for i := range requests {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			stream := "stderr"
-			if i < stdoutReqs {
-				stream = "stdout"
+	// Place the bursts: requests/workers on each worker, the others frozen
+	// meanwhile so that only it accepts, each held by the app until the
+	// file exists; then release all of them at once, so that four workers
+	// write their bursts concurrently, every run.
+	pids := l.waitWorkers(workers, 30*time.Second)
+	// New connections only: one kept alive from startServing would take a
+	// request to the worker it was accepted by, frozen or not.
+	client := &http.Client{Timeout: 5 * time.Minute, Transport: &http.Transport{DisableKeepAlives: true}}
+	release := filepath.Join(t.TempDir(), "release")
+	from := l.stderr.len()
+	for j, p := range pids {
+		for _, o := range pids {
+			if o != p {
+				freeze(t, o)
 			}
-			<-startGate
-			code, body, err := l.get(fmt.Sprintf("/print?n=%d&len=%d&req=r%d&stream=%s", lines, length, i, stream))
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil || code != 200 {
-				failures = append(failures, fmt.Sprintf("r%d: %d %v", i, code, err))
-				return
+		}
+		for k := range requests / workers {
+			i := j*(requests/workers) + k
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				stream := "stderr"
+				if i%(requests/stdoutReqs) == 0 {
+					stream = "stdout"
+				}
+				code, body, err := get(client, l.url(fmt.Sprintf("/print?n=%d&len=%d&req=r%d&stream=%s&until_file=%s", lines, length, i, stream, release)))
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil || code != 200 {
+					failures = append(failures, fmt.Sprintf("r%d: %d %v", i, code, err))
+					return
+				}
+				printers[pidOf(body)]++
+				shorts += shortWrites(body)
+			}()
+		}
+		for range requests / workers {
+			i, ln := l.waitStderr(from, `testapp: w=\d+ pid=\d+ print held=r\d+`, time.Minute)
+			from = i + 1
+			if !strings.Contains(ln, fmt.Sprintf(" pid=%d ", p)) {
+				t.Fatalf("worker %d is frozen, yet it accepted: %q", p, ln)
 			}
-			printers[pidOf(body)] = true
-			shorts += shortWrites(body)
-		}()
+		}
+		for _, o := range pids {
+			if o != p {
+				if err := syscall.Kill(o, syscall.SIGCONT); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 	}
-	close(startGate)
+	if err := os.WriteFile(release, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	wg.Wait()
 	if len(failures) > 0 {
 		t.Fatalf("print requests failed: %v", failures)
 	}
-	t.Logf("%d requests printed by %d workers %v; %d write(2) calls cut short and continued", requests, len(printers), keys(printers), shorts)
-	if len(printers) < 2 {
-		t.Errorf("all bursts came from one worker (%v): nothing concurrent was tested", keys(printers))
+	t.Logf("%d requests printed by %d workers %v; %d write(2) calls cut short and continued", requests, len(printers), printers, shorts)
+	for _, p := range pids {
+		if printers[p] != requests/workers {
+			t.Errorf("worker %d printed %d bursts, want %d: %v", p, printers[p], requests/workers, printers)
+		}
 	}
 
 	// Wait until every line arrived (on stderr or stdout).
@@ -75,7 +117,7 @@ func TestWorkerLogLinesWholeAndPrefixed(t *testing.T) {
 		}
 		return n
 	}
-	if !pollUntil(20*time.Second, func() bool { return count() >= want }) {
+	if !pollUntil(2*time.Minute, func() bool { return count() >= want }) {
 		t.Errorf("only %d of %d printed lines arrived", count(), want)
 	}
 

@@ -23,7 +23,8 @@
 //
 // Endpoints: /pid, /slow?ms=N&id=X (with until_file=PATH: sleep only once
 // PATH exists; with until=stop: sleep only once the stop
-// signal came), /env, /fds, /print?n=N&len=L&stream=stderr, /notify?state=S,
+// signal came), /env, /fds, /print?n=N&len=L&stream=stderr (with until_file=PATH: print only once
+// PATH exists), /notify?state=S,
 // /hang, /exit?code=N.
 //
 // On SIGTERM or SIGINT it logs the signal, stops accepting, drains in-flight
@@ -405,6 +406,17 @@ func (a *app) handlePrint(w http.ResponseWriter, r *http.Request) {
 	}
 	req := q.Get("req")
 	pid := os.Getpid()
+	if f := q.Get("until_file"); f != "" {
+		// Accepted and held until the test creates f, so that the test
+		// can place bursts on chosen workers and release them together.
+		a.con.logf("testapp: w=%s pid=%d print held=%s", a.worker, pid, req)
+		for {
+			if _, err := os.Stat(f); err == nil {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 	payload := strings.Repeat("x", length)
 	var b strings.Builder
 	for i := 0; i < n; i++ {
