@@ -45,6 +45,16 @@ func serverRecipes() []serverRecipe {
 			// Debian ships no uvicorn command. uvicorn (asyncio) calls
 			// listen() again with its own backlog (2048): --backlog
 			// keeps the socket's.
+			//
+			// Fails today, in about half the runs: a reload under load
+			// cuts 1 to 7 requests (EOF, reset) as generation 1 is
+			// retired. uvicorn 0.17.6 takes SIGTERM as a flag that its
+			// main loop reads every 0.1s (server.py main_loop), keeps
+			// accepting meanwhile, and then closes unanswered every
+			// connection whose request it has not read yet
+			// (H11Protocol.shutdown with no cycle). The launcher's look
+			// before the signal finds nothing in progress, rightly; what
+			// is cut is accepted after it.
 			name:    "uvicorn",
 			tools:   [][2]string{python},
 			modules: [][2]string{{"uvicorn", "python3-uvicorn"}},
@@ -72,13 +82,14 @@ func serverRecipes() []serverRecipe {
 			command: []string{"/usr/bin/python3", filepath.Join(bin.root, "contrib", "examples", "waitress", "serve.py"), "wsgi_app:app"},
 		},
 		{
-			// "only": without it puma also binds its default
-			// tcp://0.0.0.0:9292, in every worker.
+			// contrib/examples/puma/puma.rb: only the activated
+			// sockets, and queue_requests false, without which a
+			// reload under load cuts a request now and then.
 			name:    "puma",
 			tools:   [][2]string{{"/usr/bin/puma", "puma"}},
 			dir:     servers,
 			listen:  ":%d",
-			command: []string{"/usr/bin/puma", "--bind-to-activated-sockets", "only", "config.ru"},
+			command: []string{"/usr/bin/puma", "-C", filepath.Join(bin.root, "contrib", "examples", "puma", "puma.rb"), "config.ru"},
 		},
 		{
 			// uwsgi adopts LISTEN_FDS by itself (as uwsgi-protocol
@@ -202,15 +213,19 @@ func testServerRecipe(t *testing.T, r serverRecipe) {
 		t.Errorf("the launcher could not see the new generation wait for connections")
 	}
 	ld.waitOK(t, ld.ok.Load()+50, 2*time.Minute)
+	mark(t, "the reload's load:")
+	ld.finish(t, 100) // nothing failed, nothing refused
 
-	// A stop under the same load: exit 0, no request cut, nothing left.
+	// A stop under load: exit 0, no request cut, nothing left.
+	ld = startLoad(l.client, l.url("/"), 8)
+	ld.waitOK(t, 50, 2*time.Minute)
 	mark(t, "SIGTERM")
 	l.signal(syscall.SIGTERM)
 	if code := l.waitExit(2 * time.Minute); code != 0 {
 		t.Errorf("exit status %d after SIGTERM, want 0", code)
 	}
-	mark(t, "the launcher exited")
-	ld.finishAfterStop(t, 100)
+	mark(t, "the launcher exited; the stop's load:")
+	ld.finishAfterStop(t, 50)
 	l.assertGone()
 }
 

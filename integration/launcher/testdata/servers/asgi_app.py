@@ -1,8 +1,6 @@
 """An ASGI app for uvicorn and hypercorn: every answer names the process
-that served it and its sdlaunch generation; /slow?ms=N sleeps."""
-import asyncio
+that served it and its sdlaunch generation."""
 import os
-from urllib.parse import parse_qs
 
 
 async def app(scope, receive, send):
@@ -16,12 +14,7 @@ async def app(scope, receive, send):
                 return
     if scope["type"] != "http":
         return
-    if scope["path"] == "/slow":
-        ms = int(parse_qs(scope["query_string"].decode()).get("ms", ["0"])[0])
-        await asyncio.sleep(ms / 1000)
-        body = "slept %d ms, pid %d\n" % (ms, os.getpid())
-    else:
-        body = "hello from pid %d generation %s\n" % (os.getpid(), os.environ.get("SDLAUNCH_GENERATION", "?"))
+    body = "hello from pid %d generation %s\n" % (os.getpid(), os.environ.get("SDLAUNCH_GENERATION", "?"))
     data = body.encode()
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(data)).encode())]})
