@@ -2,7 +2,7 @@
 # Installs the Debian packages the tests and benchmarks use, when missing.
 # Idempotent and quiet when everything is already there.
 set -eu
-pkgs="systemd systemd-container dbus python3-flask python3-systemd gunicorn supervisor nodejs curl man-db groff-base lintian bash-completion zsh fish"
+pkgs="systemd systemd-container dbus python3-flask python3-systemd gunicorn supervisor nodejs curl man-db groff-base lintian bash-completion zsh fish iproute2 python3-uvicorn python3-hypercorn python3-waitress puma uwsgi uwsgi-plugin-python3 lighttpd python3-twisted"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
