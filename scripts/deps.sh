@@ -2,7 +2,8 @@
 # Installs the Debian packages the tests and benchmarks use, when missing.
 # Idempotent and quiet when everything is already there.
 set -eu
-pkgs="systemd systemd-container dbus python3-flask python3-systemd gunicorn supervisor nodejs curl man-db groff-base lintian bash-completion zsh fish"
+# ansible, openssh-*, haproxy: make fleet (Ansible reaches the containers over ssh).
+pkgs="systemd systemd-container dbus python3-flask python3-systemd gunicorn supervisor nodejs curl man-db groff-base lintian bash-completion zsh fish ansible openssh-server openssh-client haproxy"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
