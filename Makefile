@@ -5,7 +5,7 @@ SDLAUNCH  := $(BIN)/sdlaunch
 PORT      ?= 8000
 WORKERS   ?= 4
 
-.PHONY: all build demo test test-unit integration lint bench measure deps clean deb
+.PHONY: all build demo test test-unit integration lint bench measure deps clean deb fleet
 
 all: build
 
@@ -63,6 +63,15 @@ deps:
 # The Debian package dist/sdlaunch_<version>_<arch>.deb (packaging/build-deb.sh).
 deb:
 	GO=$(GO) VERSION=$(VERSION) packaging/build-deb.sh dist
+
+# The operator tooling on a real fleet: contrib/ansible's role rolls releases
+# over three systemd 252 containers (ssh, Debian's ansible) behind HAProxy,
+# and contrib/deploy/deploy.sh deploys on one, under load. Needs root; the
+# .deb is `make deb`'s. FLEETFLAGS="-count=10" repeats it.
+FLEETFLAGS ?=
+fleet: deps
+	deb=$$(GO=$(GO) VERSION=$(VERSION) packaging/build-deb.sh dist) && \
+	SDLAUNCH_DEB="$$deb" $(GO) test -race -count=1 -timeout 60m -v $(FLEETFLAGS) ./integration/fleet/
 
 clean:
 	rm -rf $(BIN) dist

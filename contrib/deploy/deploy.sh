@@ -9,6 +9,8 @@
 #
 # The unit must be installed with --chdir through the symlink (see
 # README.md), e.g.: sdlaunch install --chdir /srv/NAME/current ... NAME -- /usr/bin/gunicorn --preload ...
+# The first deploy, before NAME.service exists, only makes the release and
+# the link, and says so: install the app once then.
 set -euo pipefail
 
 usage="usage: deploy.sh NAME SRC [BASE]"
@@ -32,6 +34,11 @@ flip() { ln -sfn "$1" "$base/current.new" && mv -T "$base/current.new" "$base/cu
 previous=$(readlink "$base/current" || true)
 
 flip "$release"
+if [[ $(systemctl show --property=LoadState --value "$name.service") != loaded ]]; then
+	echo "deploy: $base/current -> $release; $name.service is not installed yet, so nothing was reloaded:"
+	echo "deploy: install it once with: sdlaunch install --chdir $base/current [options] $name -- COMMAND..."
+	exit 0
+fi
 if ! sdlaunch reload "$name"; then
 	echo "deploy: $release could not boot; $name keeps serving ${previous:-nothing}" >&2
 	if [[ -n $previous ]]; then flip "$previous"; else rm -f "$base/current"; fi
