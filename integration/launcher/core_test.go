@@ -126,13 +126,20 @@ func TestKilledWorkerIsReplaced(t *testing.T) {
 	// answer. (Waiting for it to win a request by chance depends on the
 	// kernel's accept race, which favours the worker that is already
 	// running: a replacement won 2 of 60 sequential requests here.)
+	// Frozen for good (every thread stopped), and asked on a new
+	// connection: one kept alive would reach the worker it was accepted by.
 	for _, p := range after {
 		if p != fresh {
-			_ = syscall.Kill(p, syscall.SIGSTOP)
+			freeze(t, p)
 			defer syscall.Kill(p, syscall.SIGCONT)
 		}
 	}
-	if got := pidOf(l.mustGet("/pid")); got != fresh {
+	fresh1 := &http.Client{Timeout: time.Minute, Transport: &http.Transport{DisableKeepAlives: true}}
+	code, body, err := get(fresh1, l.url("/pid"))
+	if err != nil || code != 200 {
+		t.Fatalf("/pid with every worker but the replacement %d stopped: %d %v", fresh, code, err)
+	}
+	if got := pidOf(body); got != fresh {
 		t.Fatalf("answered by %d with every worker but the replacement %d stopped", got, fresh)
 	}
 	for _, p := range after {

@@ -177,11 +177,14 @@ func rssKiB(t *testing.T, pid int) int {
 }
 
 // One EMFILE on the control socket ended it for good on main: with
-// ulimit -n 64 and 80 connections held on it, reload-wait and status never
+// ulimit -n 64 and 80 connections held on it (here 80 and 120), reload-wait and status never
 // reached the launcher again. Now it retries and says so.
 func TestControlSocketSurvivesRunningOutOfDescriptors(t *testing.T) {
 	l := start(t, spec{
-		Wrap: []string{"/bin/sh", "-c", `ulimit -n 64 && exec "$@"`, "sh"},
+		// 80: the least the capacity check lets one worker start with
+		// (2 reload-time workers' 4 descriptors, those open at start, 64
+		// spare), and still few enough for the 120 connections below.
+		Wrap: []string{"/bin/sh", "-c", `ulimit -n 80 && exec "$@"`, "sh"},
 		Args: []string{"-w", "1"},
 	})
 	l.waitServing("/pid", time.Minute)
@@ -192,7 +195,7 @@ func TestControlSocketSurvivesRunningOutOfDescriptors(t *testing.T) {
 			c.Close()
 		}
 	}()
-	for range 80 {
+	for range 120 {
 		c, err := net.DialTimeout("unix", name, 5*time.Second)
 		if err != nil {
 			break // the backlog is full: the launcher is out of descriptors
