@@ -79,7 +79,7 @@ func exitStatuses() map[string][]exitStatus {
 		},
 		"logs": {
 			{exitOK, "the journal lines were printed (none is not an error)"},
-			{exitUnexpected, "journalctl is missing or failed"},
+			{exitUnexpected, "NAME is not installed, the service manager could not be reached, or journalctl is missing or failed"},
 			usage("NAME, -n, -p, --since, --worker"),
 		},
 		"restart": {

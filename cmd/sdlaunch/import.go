@@ -48,7 +48,7 @@ install's, and programs are installed in file order up to the first failure.`,
 			&cli.StringFlag{Name: flagGenerate, Usage: "write the units into `DIR`, as sdlaunch generate --output DIR does"},
 			&cli.BoolFlag{Name: flagInstall, Usage: "install, enable and start the units and wait until ready, as sdlaunch install does"},
 			&cli.StringSliceFlag{Name: flagListen, Aliases: []string{"l"},
-				Usage: "the program's socket `ADDR` (host:port, unix:/path), when its command does not say it or instead of what it says (repeatable)"},
+				Usage: "the program's socket `ADDR` (as run --listen: IP:port, localhost:port, :port, [IPv6]:port, unix:/path, ...), when its command does not say it or instead of what it says (repeatable)"},
 		},
 		Action: importAction,
 	}

@@ -39,7 +39,7 @@ const (
 
 func listenFlag() cli.Flag {
 	return &cli.StringSliceFlag{Name: flagListen, Aliases: []string{"l"},
-		Usage: "listen on `ADDR` when systemd passes no sockets: IP:port, localhost:port, :port or *:port (every address), [IPv6]:port, unix:/path, unix:@abstract, each optionally NAME=ADDR (repeatable)"}
+		Usage: "listen on `ADDR` when systemd passes no sockets: IP:port, localhost:port, :port, *:port, [::]:port or a bare port (every address), [IPv6]:port, unix:/path, unix:@abstract, each optionally NAME=ADDR (repeatable)"}
 }
 
 // launcherFlags are the flags of `run` that an installed unit carries into

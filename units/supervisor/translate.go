@@ -350,7 +350,7 @@ func (t *translation) keyNote(k, logs string) string {
 	case "startsecs":
 		return fmt.Sprintf("superseded: a worker counts as started once it is ready (sdlaunch's readiness, see install --ready), not after %s s; a worker that exits before it is ready is a boot failure, as an exit within startsecs was", v)
 	case "startretries":
-		return fmt.Sprintf("supervisord gives up after %d failed starts in a row: --boot-retries %d; then sdlaunch exits 69 and the unit stays down (RestartPreventExitStatus=69)", p.StartRetries+1, p.StartRetries+1)
+		return fmt.Sprintf("supervisord gives up after %d failed starts in a row: --boot-retries %d; then sdlaunch exits 69 and the app stays down (no restart, and its sockets are stopped)", p.StartRetries+1, p.StartRetries+1)
 	case "stopasgroup":
 		return "sdlaunch always does this: the stop signal goes to each worker's main process, and to the rest of its process group once the main process has exited (so a wrapper's orphans get it too); no option needed"
 	case "killasgroup":
