@@ -16,7 +16,7 @@ import (
 )
 
 func subcommands() []string {
-	return []string{"run", "reload-wait", "generate", "install", "uninstall", "status", "logs", "restart", "reload", "version"}
+	return []string{"run", "reload-wait", "import-supervisor", "generate", "install", "uninstall", "status", "logs", "restart", "reload", "version"}
 }
 
 // Where the package installs the completions (Debian's bash-completion,
