@@ -62,7 +62,10 @@ func buildInto(t *testing.T, dir string) {
 // refuses).
 func get(t *testing.T, url string, within time.Duration) string {
 	t.Helper()
-	client := &http.Client{Timeout: 5 * time.Second}
+	// A new connection each time: one kept alive (http.DefaultTransport
+	// pools them) would reach the worker that accepted it, which may be
+	// one a reload retired and that is still finishing.
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	deadline := time.Now().Add(within)
 	for {
 		resp, err := client.Get(url)

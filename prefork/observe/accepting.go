@@ -32,7 +32,7 @@ type Wait struct {
 // A stopped thread (a frozen group) is not waiting, though /proc still
 // shows the syscall it will resume.
 func (fs FS) Accepting(pids []int, ls []Listener) Wait {
-	return accepting(fs.proc(), fs.arch(), pids, ls, false)
+	return accepting(fs.proc(), fs.arch(), pids, ls, false, false)
 }
 
 // Parked is Accepting for a frozen group: whether a thread of pids, stopped,
@@ -41,7 +41,18 @@ func (fs FS) Accepting(pids []int, ls []Listener) Wait {
 // step) must be stopped while it is parked there: caught mid-loop, between
 // poll and accept, it would accept more before it stops.
 func (fs FS) Parked(pids []int, ls []Listener) Wait {
-	return accepting(fs.proc(), fs.arch(), pids, ls, true)
+	return accepting(fs.proc(), fs.arch(), pids, ls, true, false)
+}
+
+// AwaitsInput reports whether a thread of the frozen pids will resume a
+// wait for input on the accepted connection c: blocked in read or recv on
+// it, or in poll, select or epoll with it in the set. A connection that
+// looks idle (its last response sent, nothing received since) and that no
+// thread waits on may be one whose response is half written: its server
+// thread sent the headers and was frozen before the body.
+func (fs FS) AwaitsInput(pids []int, c Conn) Wait {
+	l := Listener{Inode: c.Inode, Network: c.Info.Network}
+	return accepting(fs.proc(), fs.arch(), pids, []Listener{l}, true, true)
 }
 
 type unknowns struct {
@@ -66,7 +77,7 @@ func (u unknowns) String() string {
 	return fmt.Sprintf("%s (and %d more)", u.first, u.n-1)
 }
 
-func accepting(p proc, arch string, pids []int, ls []Listener, parked bool) Wait {
+func accepting(p proc, arch string, pids []int, ls []Listener, parked, reads bool) Wait {
 	if _, ok := lookupSys(arch, 0); !ok {
 		return Wait{Unknown: "observation not supported on GOARCH " + arch}
 	}
@@ -97,7 +108,7 @@ func accepting(p proc, arch string, pids []int, ls []Listener, parked bool) Wait
 		if len(held) == 0 {
 			continue // without a listener fd a process cannot accept on it
 		}
-		w, waits := pidAccepting(p, arch, pid, fds, held, byIno, ls, &unk, parked)
+		w, waits := pidAccepting(p, arch, pid, fds, held, byIno, ls, &unk, parked, reads)
 		if w != nil {
 			return *w
 		}
@@ -114,7 +125,7 @@ func accepting(p proc, arch string, pids []int, ls []Listener, parked bool) Wait
 
 // pidAccepting looks at each thread of pid. It returns the verdict when a
 // thread accepts, else what the threads were doing (compressed: "futex x3").
-func pidAccepting(p proc, arch string, pid int, fds fdTable, held map[int]int, byIno map[uint64]int, ls []Listener, unk *unknowns, parked bool) (*Wait, []string) {
+func pidAccepting(p proc, arch string, pid int, fds fdTable, held map[int]int, byIno map[uint64]int, ls []Listener, unk *unknowns, parked, reads bool) (*Wait, []string) {
 	tids, err := p.readDir(strconv.Itoa(pid) + "/task")
 	if err != nil {
 		if !gone(err) {
@@ -159,6 +170,10 @@ func pidAccepting(p proc, arch string, pid int, fds fdTable, held map[int]int, b
 		switch e.kind {
 		case sysAccept:
 			if li, ok := held[int(sc.args[0])]; ok {
+				found(li, int(sc.args[0]), "")
+			}
+		case sysRead:
+			if li, ok := held[int(sc.args[0])]; ok && reads {
 				found(li, int(sc.args[0]), "")
 			}
 		case sysPoll:

@@ -58,7 +58,7 @@ func benchAccepting(b *testing.B, sc scenario) {
 	}
 	accepted := 0
 	for b.Loop() {
-		if accepting(cp, Live().arch(), pids, ls, false).Accepting {
+		if accepting(cp, Live().arch(), pids, ls, false, false).Accepting {
 			accepted++
 		}
 	}
@@ -90,7 +90,7 @@ func BenchmarkAcceptingGo64ThreadsNotAccepting(b *testing.B) {
 	cp := &countingProc{proc: Live().proc(), cpu0: cpu(b)}
 	b.ResetTimer()
 	for b.Loop() {
-		if accepting(cp, Live().arch(), pids, ls, false).Accepting {
+		if accepting(cp, Live().arch(), pids, ls, false, false).Accepting {
 			b.Fatal("accepting")
 		}
 	}

@@ -3,6 +3,7 @@ package observe
 import (
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -233,5 +234,60 @@ func TestIdleKeepAliveAfterFastAnswer(t *testing.T) {
 		}
 		prev = map[uint64]SockInfo{c.Inode: c.Info}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A connection that looks idle by the kernel's times (its response sent,
+// nothing received since) is idle only when a thread waits for its next
+// request: one frozen between a response's headers and its body shows the
+// same times, and no thread waits on it.
+func TestAwaitsInput(t *testing.T) {
+	lfd, l := tcpListener(t)
+	ls := []Listener{l}
+	s := connServer(t, lfd)
+	c, err := net.Dial("tcp", l.Addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s.send(t, "accept", "accepted 0")
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	s.send(t, "echo 0 4", "echoed 0")
+	if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
+		t.Fatal(err)
+	}
+	look := func() Wait {
+		t.Helper()
+		pids, err := Live().Freeze(os.Getpid(), s.pgid, deadline)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := Thaw(s.pgid); err != nil {
+				t.Fatal(err)
+			}
+		}()
+		return Live().AwaitsInput(pids, lookOne(t, s, ls))
+	}
+	// Only the command loop's read of stdin: nothing waits on the connection.
+	if w := look(); w.Accepting || w.Unknown != "" {
+		t.Fatalf("before any thread reads it: AwaitsInput = %+v, want no thread and nothing unknown", w)
+	}
+	s.send(t, "await 0", "awaiting 0")
+	end := time.Now().Add(deadline)
+	for {
+		w := look()
+		if w.Accepting {
+			if !strings.Contains(w.Detail, "in read on") {
+				t.Errorf("AwaitsInput detail %q, want the thread in read", w.Detail)
+			}
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("a thread blocked in read(2) on the connection was not seen within %v: %+v", deadline, w)
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }

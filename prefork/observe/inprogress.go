@@ -36,6 +36,15 @@ const freshConn = time.Second
 //
 // Unix stream: the kernel keeps no traffic timestamps, so a held accepted
 // connection is always busy.
+// Idle says whether an InProgress verdict of "not busy" for c rests on the
+// kernel's traffic times (an idle keep-alive connection, or one on which
+// nothing arrived for a second), rather than on a closed side: only then
+// does it also need a thread waiting for its next request (AwaitsInput).
+func Idle(c Conn) bool {
+	s := c.Info
+	return s.Network == "tcp" && (s.State == "ESTABLISHED" || s.State == "CLOSE_WAIT") && !s.Blind
+}
+
 func InProgress(prev map[uint64]SockInfo, c Conn) (busy bool, why string) {
 	s := c.Info
 	switch s.Network {

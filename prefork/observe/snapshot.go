@@ -35,7 +35,7 @@ func (fs FS) Snapshot(dir string, launcher, pgid int, ls []Listener, note string
 	if err != nil {
 		return Wait{}, fmt.Errorf("snapshot: %w", err)
 	}
-	w := accepting(rec, fs.arch(), pids, ls, false)
+	w := accepting(rec, fs.arch(), pids, ls, false, false)
 	meta, err := json.MarshalIndent(fixtureMeta{Arch: fs.arch(), Launcher: launcher, PGID: pgid, Listeners: ls, PIDs: pids, Wait: w, Note: note}, "", "  ")
 	if err != nil {
 		return Wait{}, err

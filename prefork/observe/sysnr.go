@@ -8,6 +8,7 @@ type sysKind uint8
 const (
 	sysOther   sysKind = iota // not a wait on listeners (read, futex, wait4, ...)
 	sysAccept                 // accept, accept4: a0 is the fd
+	sysRead                   // read, readv, recvfrom, recvmsg: a0 is the fd (a wait for input on a connection)
 	sysPoll                   // poll, ppoll: a0 = struct pollfd *, a1 = nfds
 	sysSelect                 // select, pselect6: a0 = nfds, a1 = fd_set *readfds
 	sysEpoll                  // epoll_wait, epoll_pwait, epoll_pwait2: a0 = epfd
@@ -36,9 +37,11 @@ func lookupSys(arch string, nr int) (e sysEntry, ok bool) {
 func amd64Sys(nr int) sysEntry {
 	switch nr {
 	case 0:
-		return sysEntry{"read", sysOther}
+		return sysEntry{"read", sysRead}
 	case 7:
 		return sysEntry{"poll", sysPoll}
+	case 19:
+		return sysEntry{"readv", sysRead}
 	case 23:
 		return sysEntry{"select", sysSelect}
 	case 34:
@@ -48,9 +51,9 @@ func amd64Sys(nr int) sysEntry {
 	case 43:
 		return sysEntry{"accept", sysAccept}
 	case 45:
-		return sysEntry{"recvfrom", sysOther}
+		return sysEntry{"recvfrom", sysRead}
 	case 47:
-		return sysEntry{"recvmsg", sysOther}
+		return sysEntry{"recvmsg", sysRead}
 	case 61:
 		return sysEntry{"wait4", sysOther}
 	case 128:
@@ -88,7 +91,9 @@ func arm64Sys(nr int) sysEntry {
 	case 22:
 		return sysEntry{"epoll_pwait", sysEpoll}
 	case 63:
-		return sysEntry{"read", sysOther}
+		return sysEntry{"read", sysRead}
+	case 65:
+		return sysEntry{"readv", sysRead}
 	case 72:
 		return sysEntry{"pselect6", sysSelect}
 	case 73:
@@ -110,9 +115,9 @@ func arm64Sys(nr int) sysEntry {
 	case 202:
 		return sysEntry{"accept", sysAccept}
 	case 207:
-		return sysEntry{"recvfrom", sysOther}
+		return sysEntry{"recvfrom", sysRead}
 	case 212:
-		return sysEntry{"recvmsg", sysOther}
+		return sysEntry{"recvmsg", sysRead}
 	case 242:
 		return sysEntry{"accept4", sysAccept}
 	case 260:

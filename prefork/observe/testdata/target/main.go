@@ -234,6 +234,7 @@ func blockThreads(n int) {
 //	writen ID N     write up to N bytes, not blocking -> "wrote ID K"
 //	dial ADDR       connect out             -> "dialed ID"
 //	threads N       N more threads blocked in read(2) -> "threads N"
+//	await ID        a thread blocked in read(2) on it, for good -> "awaiting ID"
 //	close ID        close it                -> "closed ID"
 func connServer() {
 	var conns []int
@@ -316,6 +317,15 @@ func connServer() {
 			must(err)
 			blockThreads(n)
 			say("threads " + f[1])
+		case "await": // a thread waiting for the connection's next request
+			fd := id()
+			go func() {
+				runtime.LockOSThread() // the read blocks this thread, not the command loop's
+				buf := make([]byte, 1)
+				_, _ = unix.Read(fd, buf)
+				select {}
+			}()
+			say("awaiting " + f[1])
 		case "close":
 			must(unix.Close(id()))
 			say("closed " + f[1])
