@@ -35,11 +35,6 @@ type env struct {
 	freeze func(pgid int) error
 	busy   func(pgid int) (n int, detail string, err error)
 	thaw   func(pgid int)
-	// parked reports whether a thread of the frozen process pid will
-	// resume a wait for connections on a listening socket; catches whether
-	// pid handles sig itself (rather than dying of it at once).
-	parked  func(pid int) bool
-	catches func(pid int, sig syscall.Signal) bool
 	// alive reports whether any process is left in group pgid.
 	alive func(pgid int) bool
 	// forget drops what was remembered of group pgid between looks.
@@ -58,7 +53,6 @@ type env struct {
 // observation is what the launcher saw of a worker's process group.
 type observation struct {
 	accepting bool
-	pid       int    // the process seen waiting
 	detail    string // who waits, where ("pid 42 in epoll_wait on tcp 127.0.0.1:8000")
 	unknown   string // why the launcher could not see; "" when it could
 }

@@ -109,7 +109,7 @@ func newHarness(t *testing.T, cfg Config, watchdog time.Duration) *harness {
 			if o, ok := h.seen[pgid]; ok {
 				return o
 			}
-			return observation{accepting: true, pid: pgid, detail: fmt.Sprintf("pid %d in accept on tcp 127.0.0.1:8000 (fd 3)", pgid)}
+			return observation{accepting: true, detail: fmt.Sprintf("pid %d in accept on tcp 127.0.0.1:8000 (fd 3)", pgid)}
 		},
 		freeze: func(pgid int) error {
 			if h.frozen[pgid] {

@@ -61,13 +61,7 @@ func (l *looker) observe(pgid int) observation {
 		return observation{unknown: err.Error()}
 	}
 	w := l.fs.Accepting(pids, l.ls)
-	return observation{accepting: w.Accepting, pid: w.PID, detail: w.Detail, unknown: w.Unknown}
-}
-
-// parked: a thread of the frozen process pid will resume a wait for
-// connections.
-func (l *looker) parked(pid int) bool {
-	return l.blind == "" && l.fs.Parked([]int{pid}, l.ls).Accepting
+	return observation{accepting: w.Accepting, detail: w.Detail, unknown: w.Unknown}
 }
 
 func (l *looker) freeze(pgid int) error {

@@ -99,8 +99,6 @@ func New(cfg Config, rt Runtime, stderr io.Writer) (*Master, error) {
 		freeze:     look.freeze,
 		busy:       look.busy,
 		thaw:       look.thaw,
-		parked:     look.parked,
-		catches:    catches,
 		alive:      observe.GroupAlive,
 		forget:     look.forget,
 		hold:       m.hold,

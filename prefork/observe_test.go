@@ -409,28 +409,3 @@ func TestOneUnknownLookIsNotBlindness(t *testing.T) {
 		t.Errorf("blind note %q after a passing unknown", h.s.pool.blindNote)
 	}
 }
-
-// A main process that accepts and handles its stop signal late (Python's
-// KeyboardInterrupt) is signalled only while parked in its wait for
-// connections: caught mid-loop it would accept more before it stops.
-func TestLateHandlerIsSignalledOnlyWhileParked(t *testing.T) {
-	h := startReady(t, testConfig(), 0)
-	w := h.cur(0)
-	if w.acceptor != w.pid() {
-		t.Fatalf("acceptor %d, want the main process %d", w.acceptor, w.pid())
-	}
-	parked := false
-	h.s.env.parked = func(pid int) bool { return parked }
-	h.s.env.catches = func(pid int, sig syscall.Signal) bool { return true }
-	k := len(h.kills)
-	h.signal(syscall.SIGTERM)
-	h.toWake()
-	if contains(h.killsTo(w, k), syscall.SIGTERM) {
-		t.Fatal("signalled while not parked in its wait")
-	}
-	parked = true
-	h.toWake()
-	if !contains(h.killsTo(w, k), syscall.SIGTERM) {
-		t.Fatal("not signalled once parked")
-	}
-}

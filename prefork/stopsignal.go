@@ -53,15 +53,3 @@ func sigMask(status, key string) (uint64, bool) {
 	}
 	return 0, false
 }
-
-// catches reports whether pid handles sig itself (SigCgt): then it runs
-// code of its own before it stops, rather than dying of the signal at once
-// (a default action kills even a stopped process).
-func catches(pid int, sig syscall.Signal) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return true
-	}
-	mask, ok := sigMask(string(b), "SigCgt:")
-	return !ok || mask&(1<<(uint(sig)-1)) != 0
-}
