@@ -61,15 +61,6 @@ func (l *looker) observe(pgid int) observation {
 		return observation{unknown: err.Error()}
 	}
 	w := l.fs.Accepting(pids, l.ls)
-	if !w.Accepting && w.Unknown == "" {
-		// A worker that has already accepted accepts, though a saturated
-		// one is rarely seen waiting (a sync server with a full backlog
-		// goes from one connection to the next: seen answering at 4.0 s of
-		// a reload, seen waiting only at 10.6 s).
-		if cs, err := l.fs.Connections(pids, l.ls, l.socks); err == nil && len(cs) > 0 {
-			return observation{accepting: true, detail: fmt.Sprintf("%s: it holds a connection it accepted", cs[0])}
-		}
-	}
 	return observation{accepting: w.Accepting, detail: w.Detail, unknown: w.Unknown}
 }
 
