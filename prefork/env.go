@@ -48,11 +48,15 @@ type env struct {
 	hold     func()
 	queued   func() int
 	unlisten func()
+
+	// catches reports whether process pid handles sig itself.
+	catches func(pid int, sig syscall.Signal) bool
 }
 
 // observation is what the launcher saw of a worker's process group.
 type observation struct {
 	accepting bool
+	pid       int    // the process seen waiting
 	detail    string // who waits, where ("pid 42 in epoll_wait on tcp 127.0.0.1:8000")
 	unknown   string // why the launcher could not see; "" when it could
 }

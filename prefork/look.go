@@ -61,7 +61,7 @@ func (l *looker) observe(pgid int) observation {
 		return observation{unknown: err.Error()}
 	}
 	w := l.fs.Accepting(pids, l.ls)
-	return observation{accepting: w.Accepting, detail: w.Detail, unknown: w.Unknown}
+	return observation{accepting: w.Accepting, pid: w.PID, detail: w.Detail, unknown: w.Unknown}
 }
 
 func (l *looker) freeze(pgid int) error {

@@ -99,6 +99,7 @@ func New(cfg Config, rt Runtime, stderr io.Writer) (*Master, error) {
 		freeze:     look.freeze,
 		busy:       look.busy,
 		thaw:       look.thaw,
+		catches:    catches,
 		alive:      observe.GroupAlive,
 		forget:     look.forget,
 		hold:       m.hold,

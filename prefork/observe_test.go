@@ -409,3 +409,44 @@ func TestOneUnknownLookIsNotBlindness(t *testing.T) {
 		t.Errorf("blind note %q after a passing unknown", h.s.pool.blindNote)
 	}
 }
+
+// A master that handles the stop signal while a child of its group accepts
+// (gunicorn's arbiter) gets it at once, its children busy or not: stopping
+// them is its job. A main process that accepts itself is still signalled
+// only at a moment with nothing in progress, and one that does not handle
+// the signal likewise.
+func TestMasterHandlingTheStopSignalIsSignalledAtOnce(t *testing.T) {
+	h := startReady(t, testConfig(), 0)
+	master, self := h.cur(0), h.cur(1)
+	master.acceptor = master.pid() + 1 // its child accepts
+	self.acceptor = self.pid()
+	h.busyConns[master.pid()] = 1
+	h.busyConns[self.pid()] = 1
+	h.s.env.catches = func(pid int, sig syscall.Signal) bool { return sig == syscall.SIGTERM }
+	k := len(h.kills)
+	h.signal(syscall.SIGTERM)
+	h.toWake()
+	if !contains(h.killsTo(master, k), syscall.SIGTERM) {
+		t.Fatalf("the master was not signalled at once: %v", h.killsTo(master, k))
+	}
+	if contains(h.killsTo(self, k), syscall.SIGTERM) {
+		t.Fatal("a worker that accepts itself was signalled with a request in progress")
+	}
+	if h.frozen[master.pid()] {
+		t.Error("the master's group was left frozen")
+	}
+
+	// The same master, with a stop signal it does not handle: it would die
+	// of it, and its children with it: the usual protocol.
+	h = startReady(t, testConfig(), 0)
+	master = h.cur(0)
+	master.acceptor = master.pid() + 1
+	h.busyConns[master.pid()] = 1
+	h.s.env.catches = func(pid int, sig syscall.Signal) bool { return false }
+	k = len(h.kills)
+	h.signal(syscall.SIGTERM)
+	h.toWake()
+	if contains(h.killsTo(master, k), syscall.SIGTERM) {
+		t.Fatal("a master that does not handle the signal was signalled with a request in progress")
+	}
+}

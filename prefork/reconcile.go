@@ -167,6 +167,7 @@ func (s *supervisor) look(w *worker, now time.Time) {
 	switch {
 	case o.accepting:
 		s.env.log.Logf(prioDebug, "%s is ready: %s", w.id, o.detail)
+		w.acceptor = o.pid
 		s.markReady(w, now)
 	case o.unknown != "" && w.unknowns >= unknownLooks:
 		w.blind = true

@@ -53,3 +53,13 @@ func sigMask(status, key string) (uint64, bool) {
 	}
 	return 0, false
 }
+
+// catches reports whether pid handles sig itself (SigCgt).
+func catches(pid int, sig syscall.Signal) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+	mask, ok := sigMask(string(b), "SigCgt:")
+	return ok && mask&(1<<(uint(sig)-1)) != 0
+}

