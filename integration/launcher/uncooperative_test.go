@@ -194,6 +194,12 @@ func childServing(l *launcher) bool {
 // failures: nothing of them was sent); every request a worker got, and
 // every one already queued, is answered.
 func TestUncooperativeAppsLoseNothing(t *testing.T) {
+	// A new connection per request, as the issue measured and as the
+	// systemd tests load: an idle keep-alive connection does not hold a
+	// stop, and a request written on one just as its worker is stopped is
+	// reset (1 in 20,105 with Go's client, which retries only a request it
+	// had not written yet).
+	fresh := &http.Client{Timeout: time.Minute, Transport: &http.Transport{DisableKeepAlives: true}}
 	cases := []struct {
 		name  string
 		flags []string
@@ -208,7 +214,7 @@ func TestUncooperativeAppsLoseNothing(t *testing.T) {
 			args := append([]string{"-w", "2"}, c.flags...)
 			l := start(t, spec{Args: args, Command: c.cmd, ClientTimeout: time.Minute})
 			l.waitServing("/", time.Minute)
-			ld := startLoad(l.client, l.url("/"), 8)
+			ld := startLoad(fresh, l.url("/"), 8)
 			ld.waitOK(t, 50, time.Minute)
 			for i := range 10 {
 				if code, out := reloadWait(t, l.pid); code != 0 {
@@ -225,7 +231,7 @@ func TestUncooperativeAppsLoseNothing(t *testing.T) {
 			for i := range 3 {
 				s := start(t, spec{Args: args, Command: c.cmd, Port: port, ClientTimeout: time.Minute})
 				s.waitServing("/", time.Minute)
-				ld := startLoad(s.client, s.url("/"), 8)
+				ld := startLoad(fresh, s.url("/"), 8)
 				ld.waitOK(t, 50, time.Minute)
 				s.signal(syscall.SIGTERM)
 				if code := s.waitExit(time.Minute); code != 0 {
