@@ -49,8 +49,11 @@ type env struct {
 	queued   func() int
 	unlisten func()
 
-	// catches reports whether process pid handles sig itself.
+	// catches reports whether process pid handles sig itself; parked
+	// whether a thread of the frozen process pid will resume a wait for
+	// connections on a listening socket.
 	catches func(pid int, sig syscall.Signal) bool
+	parked  func(pid int) bool
 }
 
 // observation is what the launcher saw of a worker's process group.

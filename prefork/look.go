@@ -64,6 +64,12 @@ func (l *looker) observe(pgid int) observation {
 	return observation{accepting: w.Accepting, pid: w.PID, detail: w.Detail, unknown: w.Unknown}
 }
 
+// parked: a thread of the frozen process pid will resume a wait for
+// connections.
+func (l *looker) parked(pid int) bool {
+	return l.blind == "" && l.fs.Parked([]int{pid}, l.ls).Accepting
+}
+
 func (l *looker) freeze(pgid int) error {
 	if l.blind != "" {
 		return fmt.Errorf("%s", l.blind)

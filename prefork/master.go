@@ -100,6 +100,7 @@ func New(cfg Config, rt Runtime, stderr io.Writer) (*Master, error) {
 		busy:       look.busy,
 		thaw:       look.thaw,
 		catches:    catches,
+		parked:     look.parked,
 		alive:      observe.GroupAlive,
 		forget:     look.forget,
 		hold:       m.hold,

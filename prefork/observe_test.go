@@ -450,3 +450,31 @@ func TestMasterHandlingTheStopSignalIsSignalledAtOnce(t *testing.T) {
 		t.Fatal("a master that does not handle the signal was signalled with a request in progress")
 	}
 }
+
+// A main process that accepts and handles its stop signal late (Python's
+// KeyboardInterrupt) is signalled, for a moment, only while parked in its
+// wait for connections; after lateWait at any moment with nothing in
+// progress, so that a saturated worker that is never parked is not starved.
+func TestLateHandlerWaitsForParkedOnlyForAMoment(t *testing.T) {
+	h := startReady(t, testConfig(), 0)
+	w := h.cur(0)
+	w.acceptor = w.pid()
+	h.s.env.parked = func(pid int) bool { return false }
+	h.s.env.catches = func(pid int, sig syscall.Signal) bool { return true }
+	k := len(h.kills)
+	begin := h.now
+	h.signal(syscall.SIGTERM)
+	h.toWake()
+	if contains(h.killsTo(w, k), syscall.SIGTERM) {
+		t.Fatal("signalled at once while not parked in its wait")
+	}
+	for !contains(h.killsTo(w, k), syscall.SIGTERM) {
+		if h.now.Sub(begin) > 2*lateWait {
+			t.Fatalf("not signalled %v after the stop, never parked: starved", h.now.Sub(begin))
+		}
+		h.toWake()
+	}
+	if d := h.now.Sub(begin); d < lateWait {
+		t.Errorf("signalled after %v, before lateWait, though never parked", d)
+	}
+}

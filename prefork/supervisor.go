@@ -456,6 +456,18 @@ func (s *supervisor) stepStop(w *worker, now time.Time) {
 	case err != nil:
 		s.env.log.Logf(prioWarning, "%s: cannot see its connections (%v); sending the stop signal now", w.id, err)
 		s.signalStop(w, target, now)
+	case n == 0 && !w.mainGone && w.acceptor == w.pid() && w.deadline.Sub(now) > s.cfg.GracefulTimeout-lateWait && s.lateHandler(w):
+		// Its main process accepts and handles the stop signal itself, but
+		// at its next step (Python raises KeyboardInterrupt when it next
+		// checks): frozen between poll and accept it may accept once more
+		// and drop that connection. For a moment, signal it only while it
+		// waits for connections; then at any moment with nothing in
+		// progress, so that a saturated worker is not starved.
+		s.env.thaw(w.pid())
+		w.busy, w.busyWhy = 0, "its main process, which accepts, was not waiting for connections"
+		w.looks++
+		w.nextLook = now.Add(inspectDelay(w.looks))
+		s.at(w.nextLook)
 	case n == 0:
 		if w.looks > 0 {
 			s.env.log.Logf(prioDebug, "%s: no request in progress after %d looks; sending the stop signal", w.id, w.looks+1)
@@ -472,6 +484,19 @@ func (s *supervisor) stepStop(w *worker, now time.Time) {
 		w.nextLook = now.Add(inspectDelay(w.looks))
 		s.at(w.nextLook)
 	}
+}
+
+// lateWait bounds how long a stop waits for a late handler to be parked
+// in its wait for connections (see stepStop).
+const lateWait = time.Second
+
+// lateHandler reports whether w's frozen main process handles the stop
+// signal and is not parked in a wait for connections.
+func (s *supervisor) lateHandler(w *worker) bool {
+	if s.env.catches == nil || s.env.parked == nil || !s.env.catches(w.pid(), s.cfg.StopSignal) {
+		return false
+	}
+	return !s.env.parked(w.pid())
 }
 
 func (s *supervisor) signalStop(w *worker, target int, now time.Time) {
