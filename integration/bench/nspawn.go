@@ -27,7 +27,7 @@ func bootContainer(ctx context.Context, name, bind, logDir string) (*container, 
 	// nspawn refuses to clean up under a /run that is not tmpfs: give it one
 	// in a private mount namespace. No machined or dbus on the host, hence
 	// --register=no --keep-unit. unshare execs sh execs nspawn: one pid.
-	script := `mkdir -p /run/systemd/nspawn && mount -t tmpfs tmpfs /run/systemd/nspawn && exec systemd-nspawn --directory=/ --volatile=yes --register=no --keep-unit -M "$1" --boot --console=pipe --bind="$2"`
+	script := `mkdir -p /run/systemd/nspawn && mount -t tmpfs tmpfs /run/systemd/nspawn && exec systemd-nspawn --directory=/ --volatile=yes --register=no --keep-unit -M "$1" --boot --console=pipe --bind="$2" --system-call-filter=pidfd_getfd`
 	p, err := startProc("systemd-nspawn", "/", filepath.Join(logDir, "console.log"), os.Environ(), true,
 		"unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", name, bind)
 	if err != nil {

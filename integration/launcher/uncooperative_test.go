@@ -1,6 +1,9 @@
 package launcher
 
 import (
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -255,4 +258,39 @@ func writeExecutable(t *testing.T, path, src string) {
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A worker that accepts without ever being seen waiting (it spins on a
+// non-blocking accept, as a saturated sync server with a full backlog goes
+// from one connection to the next) is ready once it holds a connection it
+// accepted: before, it was never ready and failed to boot at
+// --start-timeout.
+func TestWorkerThatAcceptedIsReady(t *testing.T) {
+	spin := `import socket
+s = socket.socket(fileno=3)
+s.setblocking(False)
+held = []
+while True:
+    try:
+        c, _ = s.accept()
+    except BlockingIOError:
+        continue
+    held.append(c)
+    c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+`
+	l := start(t, spec{Args: []string{"-w", "1", "--start-timeout", "5m"}, Command: []string{"/usr/bin/python3", "-c", spin}})
+	l.waitStderr(0, `^sdlaunch: starting 1 workers`, time.Minute) // the socket is bound
+	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", l.port), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SetReadDeadline(time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	want := "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	if b := make([]byte, len(want)); func() error { _, err := io.ReadFull(c, b); return err }() != nil || string(b) != want {
+		t.Fatalf("the spinning worker's answer: %q", b)
+	}
+	l.waitStderr(0, `^sdlaunch: ready: 1/1 ready`, time.Minute)
 }

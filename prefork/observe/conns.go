@@ -71,25 +71,90 @@ func connections(p proc, pids []int, ls []Listener, sr SockReader) ([]Conn, erro
 			}
 			return nil, fmt.Errorf("connections of pid %d: %w", pid, err)
 		}
-		for _, fd := range sortedKeysU(fds.sock) {
-			ino := fds.sock[fd]
-			if isListener[ino] {
-				continue
+		cand := make(map[int]uint64, len(fds.sock))
+		for fd, ino := range fds.sock {
+			if !isListener[ino] {
+				cand[fd] = ino
 			}
-			info, err := sr.Read(pid, fd)
-			if err != nil {
-				if gone(err) || errors.Is(err, unix.EBADF) {
-					continue // exited, or closed the fd, since the listing
-				}
-				return nil, fmt.Errorf("connections of pid %d: fd %d: %w", pid, fd, err)
-			}
-			if info.State == "LISTEN" || (info.Network != "tcp" && info.Network != "unix") {
+		}
+		infos, err := readAll(sr, pid, cand)
+		if err != nil {
+			return nil, fmt.Errorf("connections of pid %d: %w", pid, err)
+		}
+		for _, fd := range sortedKeysU(cand) {
+			info, ok := infos[fd]
+			if !ok || info.State == "LISTEN" || (info.Network != "tcp" && info.Network != "unix") {
 				continue
 			}
 			if li := matchListener(info, ls); li >= 0 {
-				out = append(out, Conn{PID: pid, FD: fd, Inode: ino, Listener: li, Info: info})
+				out = append(out, Conn{PID: pid, FD: fd, Inode: cand[fd], Listener: li, Info: info})
 			}
 		}
+	}
+	return out, nil
+}
+
+// Holding returns a connection accepted from one of ls that one of pids
+// holds, if any: evidence that the group accepts, when it is never seen
+// waiting (a saturated sync server goes from one connection to the next).
+// The processes run: with sock_diag (pidfd_getfd refused), the kernel's
+// table is read before the descriptors are listed, so that a connection
+// held for a millisecond is found in both.
+func (fs FS) Holding(pids []int, ls []Listener, f *Fallback) (Conn, bool, error) {
+	if f.Degraded() == "" || f.Slow() {
+		cs, err := connections(fs.proc(), pids, ls, f)
+		if err != nil || len(cs) == 0 {
+			return Conn{}, false, err
+		}
+		return cs[0], true, nil
+	}
+	tab, err := f.table()
+	if err != nil || tab == nil {
+		return Conn{}, false, err
+	}
+	p := fs.proc()
+	for _, pid := range pids {
+		fds, err := readFDs(p, pid)
+		if err != nil {
+			if gone(err) {
+				continue
+			}
+			return Conn{}, false, fmt.Errorf("connections of pid %d: %w", pid, err)
+		}
+		for _, fd := range sortedKeysU(fds.sock) {
+			ino := fds.sock[fd]
+			if info, ok := tab[ino]; ok {
+				if li := matchListener(info, ls); li >= 0 {
+					return Conn{PID: pid, FD: fd, Inode: ino, Listener: li, Info: info}, true, nil
+				}
+			}
+		}
+	}
+	return Conn{}, false, nil
+}
+
+// BatchReader is a SockReader that reads several descriptors of a process
+// at once, cheaper than one by one (see Fallback.ReadAll).
+type BatchReader interface {
+	ReadAll(pid int, fds map[int]uint64) (map[int]SockInfo, error)
+}
+
+// readAll reads fds of pid with sr, leaving out the descriptors that were
+// closed (or whose process exited) since they were listed.
+func readAll(sr SockReader, pid int, fds map[int]uint64) (map[int]SockInfo, error) {
+	if br, ok := sr.(BatchReader); ok {
+		return br.ReadAll(pid, fds)
+	}
+	out := make(map[int]SockInfo, len(fds))
+	for _, fd := range sortedKeysU(fds) {
+		info, err := sr.Read(pid, fd)
+		if err != nil {
+			if gone(err) || errors.Is(err, unix.EBADF) {
+				continue // exited, or closed the fd, since the listing
+			}
+			return nil, fmt.Errorf("fd %d: %w", fd, err)
+		}
+		out[fd] = info
 	}
 	return out, nil
 }
