@@ -148,9 +148,26 @@ func pidOf(body string) int {
 // have answered (parsed with pidOf), failing the test after timeout.
 func distinctPids(t *testing.T, c *http.Client, url string, n int, timeout time.Duration) map[int]bool {
 	t.Helper()
+	return untilDistinct(t, url, n, timeout, func() (int, bool, error) {
+		code, body, err := get(c, url)
+		switch {
+		case err != nil:
+			return 0, false, err
+		case code != http.StatusOK:
+			return 0, false, fmt.Errorf("GET %s: status %d", url, code)
+		}
+		return pidOf(body), true, nil
+	})
+}
+
+// untilDistinct calls ask from 4 concurrent clients until n distinct pids
+// (> 0) have answered, and returns what each one answered; it fails the
+// test after timeout, naming what was asked (what).
+func untilDistinct[V any](t *testing.T, what string, n int, timeout time.Duration, ask func() (pid int, v V, err error)) map[int]V {
+	t.Helper()
 	var (
 		mu      sync.Mutex
-		seen    = map[int]bool{}
+		seen    = map[int]V{}
 		lastErr error
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -161,17 +178,12 @@ func distinctPids(t *testing.T, c *http.Client, url string, n int, timeout time.
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				code, body, err := get(c, url)
+				pid, v, err := ask()
 				mu.Lock()
-				switch {
-				case err != nil:
+				if err != nil {
 					lastErr = err
-				case code != http.StatusOK:
-					lastErr = fmt.Errorf("GET %s: status %d", url, code)
-				default:
-					if p := pidOf(body); p > 0 {
-						seen[p] = true
-					}
+				} else if pid > 0 {
+					seen[pid] = v
 				}
 				enough := len(seen) >= n
 				mu.Unlock()
@@ -186,7 +198,7 @@ func distinctPids(t *testing.T, c *http.Client, url string, n int, timeout time.
 	mu.Lock()
 	defer mu.Unlock()
 	if len(seen) < n {
-		t.Fatalf("only %d distinct pids answered %s within %s (want %d): %v; last error: %v", len(seen), url, timeout, n, keys(seen), lastErr)
+		t.Fatalf("only %d distinct pids answered %s within %s (want %d): %v; last error: %v", len(seen), what, timeout, n, keys(seen), lastErr)
 	}
 	return seen
 }
@@ -205,7 +217,7 @@ func collectEnv(t *testing.T, c *http.Client, base string, pids map[int]bool, ti
 	return got
 }
 
-func keys(m map[int]bool) []int {
+func keys[V any](m map[int]V) []int {
 	var out []int
 	for k := range m {
 		out = append(out, k)

@@ -1,7 +1,6 @@
 package launcher
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,7 +10,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -275,39 +273,7 @@ func servedBy(c *http.Client, url string) (int, string, error) {
 // and returns each pid's generation.
 func servingPids(t *testing.T, l *launcher, n int, timeout time.Duration) map[int]string {
 	t.Helper()
-	var (
-		mu      sync.Mutex
-		seen    = map[int]string{}
-		lastErr error
-	)
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				pid, gen, err := servedBy(l.client, l.url("/"))
-				mu.Lock()
-				if err != nil {
-					lastErr = err
-				} else {
-					seen[pid] = gen
-				}
-				done := len(seen) >= n
-				mu.Unlock()
-				if done {
-					cancel()
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if len(seen) < n {
-		t.Fatalf("only %d distinct pids answered within %s, want %d (last error: %v)", len(seen), timeout, n, lastErr)
-	}
-	return seen
+	return untilDistinct(t, l.url("/"), n, timeout, func() (int, string, error) { return servedBy(l.client, l.url("/")) })
 }
 
 // listenBacklog is the backlog of the socket listening on the port, as the
