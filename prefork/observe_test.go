@@ -206,19 +206,28 @@ func TestStopSignalsAnywayAtHalfTheGracefulTimeout(t *testing.T) {
 	}
 }
 
+// leftoverAfterStop stops a launcher with one ready worker (SIGTERM) and
+// has the worker's main process exit while the rest of its group still
+// runs, with a request in progress; k counts the kills before that exit.
+func leftoverAfterStop(t *testing.T) (h *harness, w *worker, k int) {
+	t.Helper()
+	cfg := testConfig()
+	cfg.Workers = 1
+	h = startReady(t, cfg, 0)
+	w = h.cur(0)
+	h.signal(syscall.SIGTERM)
+	h.alive[w.pid()] = true
+	h.busyConns[w.pid()] = 1
+	k = len(h.kills)
+	h.exit(w, 0)
+	return h, w, k
+}
+
 // Once the main process exited, the rest of its group (a wrapper shell's
 // child, seed 000's orphan) gets the stop signal, by the same protocol;
 // the launcher is done only when the group is empty.
 func TestLeftoverGroupIsStoppedAfterItsMainProcess(t *testing.T) {
-	cfg := testConfig()
-	cfg.Workers = 1
-	h := startReady(t, cfg, 0)
-	w := h.cur(0)
-	h.signal(syscall.SIGTERM)
-	h.alive[w.pid()] = true
-	h.busyConns[w.pid()] = 1
-	k := len(h.kills)
-	h.exit(w, 0)
+	h, w, k := leftoverAfterStop(t)
 	if h.s.done() {
 		t.Fatal("done while its group still runs")
 	}
@@ -366,14 +375,7 @@ func TestStopDrainsTheQueueThenRefuses(t *testing.T) {
 }
 
 func TestFastStopKillsLeftovers(t *testing.T) {
-	cfg := testConfig()
-	cfg.Workers = 1
-	h := startReady(t, cfg, 0)
-	w := h.cur(0)
-	h.signal(syscall.SIGTERM)
-	h.alive[w.pid()] = true
-	h.busyConns[w.pid()] = 1
-	h.exit(w, 0)
+	h, w, _ := leftoverAfterStop(t)
 	k := len(h.kills)
 	h.signal(syscall.SIGQUIT)
 	if !contains(h.killsTo(w, k), syscall.SIGKILL) {
