@@ -110,4 +110,3 @@ func TestHoldingNothing(t *testing.T) {
 		}
 	}
 }
-
