@@ -101,36 +101,37 @@ func connections(p proc, pids []int, ls []Listener, sr SockReader) ([]Conn, erro
 // table is read before the descriptors are listed, so that a connection
 // held for a millisecond is found in both.
 func (fs FS) Holding(pids []int, ls []Listener, f *Fallback) (Conn, bool, error) {
-	if f.Degraded() == "" || f.Slow() {
-		cs, err := connections(fs.proc(), pids, ls, f)
-		if err != nil || len(cs) == 0 {
+	var sr SockReader = f
+	if f.Degraded() != "" && !f.Slow() {
+		tab, err := f.table()
+		if err != nil || tab == nil {
 			return Conn{}, false, err
 		}
-		return cs[0], true, nil
+		sr = snapshot(tab)
 	}
-	tab, err := f.table()
-	if err != nil || tab == nil {
+	cs, err := connections(fs.proc(), pids, ls, sr)
+	if err != nil || len(cs) == 0 {
 		return Conn{}, false, err
 	}
-	p := fs.proc()
-	for _, pid := range pids {
-		fds, err := readFDs(p, pid)
-		if err != nil {
-			if gone(err) {
-				continue
-			}
-			return Conn{}, false, fmt.Errorf("connections of pid %d: %w", pid, err)
-		}
-		for _, fd := range sortedKeysU(fds.sock) {
-			ino := fds.sock[fd]
-			if info, ok := tab[ino]; ok {
-				if li := matchListener(info, ls); li >= 0 {
-					return Conn{PID: pid, FD: fd, Inode: ino, Listener: li, Info: info}, true, nil
-				}
-			}
+	return cs[0], true, nil
+}
+
+// snapshot is a sock_diag table read as a BatchReader: a descriptor whose
+// socket is not in it is none of the listeners' held connections.
+type snapshot map[uint64]SockInfo
+
+func (t snapshot) Read(pid, fd int) (SockInfo, error) {
+	return SockInfo{}, fmt.Errorf("pid %d fd %d: a snapshot is read by inode: %w", pid, fd, unix.EBADF)
+}
+
+func (t snapshot) ReadAll(pid int, fds map[int]uint64) (map[int]SockInfo, error) {
+	out := make(map[int]SockInfo, len(fds))
+	for fd, ino := range fds {
+		if si, ok := t[ino]; ok {
+			out[fd] = si
 		}
 	}
-	return Conn{}, false, nil
+	return out, nil
 }
 
 // BatchReader is a SockReader that reads several descriptors of a process

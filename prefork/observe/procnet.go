@@ -177,62 +177,19 @@ func (f *Fallback) readBlind(pid int, fds map[int]uint64, out map[int]SockInfo) 
 	if err != nil {
 		return err
 	}
-	if tab == nil {
-		blind, err := f.fs.procNetSockets(pid, fds)
-		if err != nil {
-			return err
-		}
-		maps.Copy(out, blind)
-		return nil
+	blind, err := f.fs.procNetSockets(pid, fds, tab)
+	if err != nil {
+		return err
 	}
-	want := map[string][]int{}
-	for fd, ino := range fds {
-		if si, ok := tab[ino]; ok {
-			out[fd] = si
-			continue
-		}
-		k := strconv.FormatUint(ino, 10)
-		want[k] = append(want[k], fd)
-	}
-	// Not a TCP socket a process holds on a listener's port: a unix
-	// connection, or none of the listeners' (an outbound connection, a
-	// datagram socket).
-	if len(want) > 0 {
-		f.fs.scanUnix(pid, want, func(ino string, si SockInfo) {
-			for _, fd := range want[ino] {
-				out[fd] = si
-			}
-			delete(want, ino)
-		})
-	}
-	for _, fds := range want {
-		for _, fd := range fds {
-			out[fd] = SockInfo{Network: "other", Blind: true}
-		}
-	}
+	maps.Copy(out, blind)
 	return nil
 }
 
-// procNetSocket describes fd of pid from /proc/PID/net: a Blind SockInfo.
-func (fs FS) procNetSocket(pid, fd int) (SockInfo, error) {
-	target, err := os.Readlink(filepath.Join(fs.root(), strconv.Itoa(pid), "fd", strconv.Itoa(fd)))
-	if err != nil {
-		return SockInfo{}, err
-	}
-	ino, ok := socketInode(target)
-	if !ok {
-		return SockInfo{Network: "other"}, nil
-	}
-	m, err := fs.procNetSockets(pid, map[int]uint64{fd: ino})
-	if err != nil {
-		return SockInfo{}, err
-	}
-	return m[fd], nil
-}
-
-// procNetSockets describes the sockets fds (descriptor to inode) of pid
-// from /proc/PID/net, in one pass over each table: Blind SockInfos.
-func (fs FS) procNetSockets(pid int, fds map[int]uint64) (map[int]SockInfo, error) {
+// procNetSockets describes the sockets fds (descriptor to inode) of pid,
+// Blind SockInfos: the TCP ones from tab (sock_diag's) when it is not nil,
+// else in one pass over /proc/PID/net/tcp{,6}; then the unix ones from
+// /proc/PID/net/unix.
+func (fs FS) procNetSockets(pid int, fds map[int]uint64, tab map[uint64]SockInfo) (map[int]SockInfo, error) {
 	want := make(map[string][]int, len(fds))
 	for fd, ino := range fds {
 		k := strconv.FormatUint(ino, 10)
@@ -245,12 +202,20 @@ func (fs FS) procNetSockets(pid int, fds map[int]uint64) (map[int]SockInfo, erro
 		}
 		delete(want, ino)
 	}
-	for _, table := range []string{"tcp", "tcp6"} {
-		if len(want) == 0 {
-			break
+	if tab != nil {
+		for _, ino := range fds {
+			if si, ok := tab[ino]; ok {
+				found(strconv.FormatUint(ino, 10), si)
+			}
 		}
-		if err := fs.scanTCP(pid, table, want, found); err != nil {
-			return nil, err
+	} else {
+		for _, table := range []string{"tcp", "tcp6"} {
+			if len(want) == 0 {
+				break
+			}
+			if err := fs.scanTCP(pid, table, want, found); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if len(want) > 0 {

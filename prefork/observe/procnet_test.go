@@ -4,6 +4,8 @@ import (
 	"net"
 	"os"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestHexAddr(t *testing.T) {
@@ -43,16 +45,24 @@ func TestProcNetSocketOfARealConnection(t *testing.T) {
 	rc, _ := s.(*net.TCPConn).SyscallConn()
 	var fd int
 	rc.Control(func(f uintptr) { fd = int(f) })
-	si, err := Live().procNetSocket(os.Getpid(), fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		t.Fatal(err)
+	}
+	read := func() (SockInfo, error) {
+		m, err := Live().procNetSockets(os.Getpid(), map[int]uint64{fd: st.Ino}, nil)
+		return m[fd], err
+	}
+	si, err := read()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if si.Network != "tcp" || si.State != "ESTABLISHED" || si.Local != l.Addr().String() || !si.Blind {
-		t.Fatalf("procNetSocket = %+v, want a blind ESTABLISHED tcp socket on %s", si, l.Addr())
+		t.Fatalf("procNetSockets = %+v, want a blind ESTABLISHED tcp socket on %s", si, l.Addr())
 	}
 	waitRx := 0
 	for si.RxQueue == 0 && waitRx < 1000 { // the 5 bytes are in flight on loopback for a moment at most
-		si, _ = Live().procNetSocket(os.Getpid(), fd)
+		si, _ = read()
 		waitRx++
 	}
 	if si.RxQueue != 5 {
