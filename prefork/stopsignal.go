@@ -36,12 +36,19 @@ func stopSignal(pid int, sig syscall.Signal) error {
 // blockedOnMainThread reads SigBlk of pid's main thread; when it cannot
 // tell, it says blocked, so that the signal goes to the process.
 func blockedOnMainThread(pid int, sig syscall.Signal) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/status", pid, pid))
+	in, ok := sigInMask(fmt.Sprintf("/proc/%d/task/%d/status", pid, pid), "SigBlk:", sig)
+	return !ok || in
+}
+
+// sigInMask reports whether sig is in the mask key ("SigBlk:", "SigCgt:")
+// of the /proc status file at path; ok is false when it cannot tell.
+func sigInMask(path, key string, sig syscall.Signal) (in, ok bool) {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return true
+		return false, false
 	}
-	mask, ok := sigMask(string(b), "SigBlk:")
-	return !ok || mask&(1<<(uint(sig)-1)) != 0
+	mask, ok := sigMask(string(b), key)
+	return ok && mask&(1<<(uint(sig)-1)) != 0, ok
 }
 
 func sigMask(status, key string) (uint64, bool) {
@@ -56,10 +63,6 @@ func sigMask(status, key string) (uint64, bool) {
 
 // catches reports whether pid handles sig itself (SigCgt).
 func catches(pid int, sig syscall.Signal) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return false
-	}
-	mask, ok := sigMask(string(b), "SigCgt:")
-	return ok && mask&(1<<(uint(sig)-1)) != 0
+	in, _ := sigInMask(fmt.Sprintf("/proc/%d/status", pid), "SigCgt:", sig)
+	return in
 }
