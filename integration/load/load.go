@@ -117,6 +117,13 @@ func Run(ctx context.Context, opts Options) Result {
 		MaxIdleConnsPerHost: opts.Clients,
 		DisableCompression:  true,
 	}
+	if opts.KeepAlive && opts.Rate == 0 {
+		// N closed-loop clients keep N connections. Without the cap, a
+		// client whose last connection is still on its way back to the idle
+		// pool (the transport returns it from another goroutine) dials a
+		// new one: seen once, 3 connections for 2 clients.
+		transport.MaxConnsPerHost = opts.Clients
+	}
 	defer transport.CloseIdleConnections()
 	client := &http.Client{
 		Transport: transport,
