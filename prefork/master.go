@@ -167,9 +167,17 @@ func (m *Master) Run() error {
 		return fmt.Errorf("PR_SET_CHILD_SUBREAPER: %w", err)
 	}
 	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, unix.SIGCHLD, unix.SIGTERM, unix.SIGINT, unix.SIGQUIT,
-		unix.SIGHUP, unix.SIGTTIN, unix.SIGTTOU)
+	commands := []os.Signal{unix.SIGTERM, unix.SIGINT, unix.SIGQUIT, unix.SIGHUP, unix.SIGTTIN, unix.SIGTTOU}
+	signal.Notify(sigs, append(commands, unix.SIGCHLD)...)
 	defer func() {
+		// From here on the launcher only tears down and exits with the
+		// status Run returns. A signal that arrives now must not end it by
+		// Go's default action instead (SIGQUIT: a stack dump, then death by
+		// SIGABRT). It does arrive: a SIGKILLed guardian's Pdeathsig comes
+		// once per guardian thread, as the kernel hands the launcher from
+		// each dying thread to the next, the last ones after a fast stop
+		// may already be done.
+		signal.Ignore(commands...)
 		signal.Stop(sigs)
 		close(sigs) // no delivery after Stop returns; ends the signals goroutine
 	}()

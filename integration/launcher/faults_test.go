@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sdlaunch/sdlaunch/integration/testapp/report"
+	"golang.org/x/sys/unix"
 )
 
 // Issue 9: faults the launcher must survive, each reproduced as the issue
@@ -211,6 +212,43 @@ func TestControlSocketSurvivesRunningOutOfDescriptors(t *testing.T) {
 		t.Fatalf("reload-wait after the outage: exit %d (%s)", code, out)
 	}
 	l.waitStderr(0, `^sdlaunch: control socket accepting again`, time.Minute)
+}
+
+// A SIGKILLed guardian's Pdeathsig (SIGQUIT) reaches the launcher once per
+// guardian thread, as the kernel hands it from each dying thread to the
+// next; on a busy machine the last ones came after the fast stop was done,
+// when the launcher no longer caught SIGQUIT: Go's default action dumped
+// every stack and the launcher died of SIGABRT instead of exiting 0
+// (TestControlSocketSurvivesRunningOutOfDescriptors failed in CI with that
+// dump). Here SIGQUIT keeps coming until the launcher has exited.
+func TestStopSignalsDuringTeardownChangeNothing(t *testing.T) {
+	l := start(t, spec{Args: []string{"-w", "1"}})
+	l.waitServing("/pid", time.Minute)
+	// A pidfd: the launcher's pid may be reused once it is gone.
+	pidfd, err := unix.PidfdOpen(l.mainPid(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(pidfd)
+	sent := 0
+	for ; l.running() && sent < 200000; sent++ {
+		err := unix.PidfdSendSignal(pidfd, unix.SIGQUIT, nil, 0)
+		if errors.Is(err, unix.ESRCH) {
+			break // exited
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Microsecond)
+	}
+	if code := l.waitExit(time.Minute); code != 0 {
+		t.Errorf("exit status %d after %d SIGQUITs, want 0 (a fast stop)", code, sent)
+	}
+	l.waitOutput(time.Minute)
+	if n := l.countStderr("SIGQUIT: quit"); n != 0 {
+		t.Errorf("Go's stack dump for an uncaught SIGQUIT, %d times", n)
+	}
+	l.assertGone()
 }
 
 // controlSocketName is prefork.ControlSocketName, seen from the test.
