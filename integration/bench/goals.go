@@ -116,7 +116,7 @@ func writeGoals(b *strings.Builder, cfg *config, res *results) {
 			loop, dur(m.stall), dur(boot), dur(limit), float64(m.stall)/float64(limit), m.load.Failed, verdict(m.stall <= limit && m.load.Failed == 0))
 	}
 	if l := res.long; l != nil {
-		fmt.Fprintf(b, "- Restart, long mode: %d failed of %s over %d `systemctl restart`s (worst stall %s): %s\n", l.load.Failed, thousands(l.load.Total), len(l.ops), dur(l.stall), verdict(l.load.Failed == 0 && len(l.ops) >= 200))
+		fmt.Fprintf(b, "- Restart, long mode (%s loop): %d failed of %s over %d `systemctl restart`s (worst stall %s): %s\n", l.loop, l.load.Failed, thousands(l.load.Total), len(l.ops), dur(l.stall), verdict(l.load.Failed == 0 && len(l.ops) >= 200))
 	} else {
 		b.WriteString("- Restart, long mode (0 failed over ≥ 200 `systemctl restart`s): not part of this run (`make bench BENCHFLAGS=\"-long 200 -scenarios systemd\"`)\n")
 	}

@@ -57,7 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.compare, "compare", "", "another sdlaunch binary (a change to try): its systemd scenarios run too, as \"sdlaunch+systemd [compare]\"")
 	fs.StringVar(&cfg.goapp, "goapp", "bin/bench-goapp", "the bench's Go worker (go build -o bin/bench-goapp ./integration/bench/goapp)")
 	fs.BoolVar(&cfg.quick, "quick", false, "a short run (under 3 minutes): fewer operations, shorter loads")
-	fs.IntVar(&cfg.long, "long", 0, "also run this many `systemctl restart`s of sdlaunch under the open-loop load (the restart goal asks for 200)")
+	fs.IntVar(&cfg.long, "long", 0, "also run this many `systemctl restart`s of sdlaunch under load (the restart goal asks for 200)")
+	fs.StringVar(&cfg.longLoop, "long-loop", "closed", "the long mode's load: closed (one restart every 3 s: is any request lost?) or open (at -rate, one every 4 s: a stress run)")
 	k := fs.Int("k", 0, "restarts or reloads per scenario (default 5, 2 with -quick)")
 	duration := fs.Duration("duration", 0, "load per scenario, over which the operations are spread (default 20s, 4s with -quick)")
 	fs.IntVar(&cfg.clients, "clients", 8, "closed-loop clients, one new connection per request")
@@ -96,6 +97,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if !slices.Contains(cfg.loops, l) {
 			cfg.loops = append(cfg.loops, l)
 		}
+	}
+	if cfg.longLoop != "closed" && cfg.longLoop != "open" {
+		fmt.Fprintf(stderr, "bench: -long-loop: unknown loop %q (want closed, open)\n", cfg.longLoop)
+		return 2
 	}
 	cfg.k, cfg.duration, cfg.tail = 5, 20*time.Second, 2*time.Second
 	if cfg.quick {

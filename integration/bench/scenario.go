@@ -30,6 +30,7 @@ type config struct {
 	quick     bool
 	tail      time.Duration // load kept after the last operation, so that failures right after it are seen
 	long      int           // restarts in the long mode (0: not run)
+	longLoop  string        // the long mode's load: "closed" or "open"
 	runFlags  []string      // extra flags for every `sdlaunch run`
 	loadStart string        // /proc/loadavg when the bench started
 	loadEnd   string        // and when it ended

@@ -70,6 +70,9 @@ ExecReload=/bin/kill -HUP $MAINPID
 Description=sdlaunch bench service
 Requires=%[3]s.socket
 After=%[3]s.socket
+# As sdlaunch generate writes them: a deploy may restart many times a minute.
+StartLimitIntervalSec=60
+StartLimitBurst=30
 
 [Service]
 Type=notify
