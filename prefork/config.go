@@ -56,6 +56,7 @@ type Config struct {
 	BackoffMax      time.Duration
 	WorkerWatchdog  time.Duration // 0: off
 	ReloadSurge     int           // 0: Workers
+	ReloadNice      int           // nice increment of successors until ready (0: off)
 	MaxLifetime     time.Duration // 0: never recycle
 
 	// Dir is each worker's working directory, resolved anew at every start:
@@ -111,6 +112,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--worker-watchdog %s: must be 0 (off) or at least 100ms", c.WorkerWatchdog)
 	case c.ReloadSurge < 0:
 		return fmt.Errorf("--reload-surge %d: must not be negative", c.ReloadSurge)
+	case c.ReloadNice < 0 || c.ReloadNice > 19:
+		return fmt.Errorf("--reload-nice %d: must be between 0 (off) and 19", c.ReloadNice)
 	case c.MaxLifetime < 0:
 		return fmt.Errorf("--max-lifetime %s: must not be negative", c.MaxLifetime)
 	}

@@ -21,6 +21,10 @@ type env struct {
 	// notify sends one datagram to systemd (nil error when there is no
 	// systemd to tell).
 	notify func(lines ...string) error
+	// priority lowers the CPU priority of group pgid while it boots beside
+	// a serving worker (booting) or gives it the launcher's back; nil:
+	// successors boot at the launcher's priority.
+	priority func(pgid int, booting bool)
 	// jitter returns a random duration in [0, max].
 	jitter func(max time.Duration) time.Duration
 	log    logger

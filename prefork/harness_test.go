@@ -55,6 +55,7 @@ type harness struct {
 	held      int
 	queue     int // connections queued on the launcher's own sockets
 	unlisten  int
+	lowered   map[int]bool // groups at the boot priority (env.priority)
 }
 
 type logRec struct{ h *harness }
@@ -77,7 +78,7 @@ func newHarness(t *testing.T, cfg Config, watchdog time.Duration) *harness {
 		t.Fatalf("test config: %v", err)
 	}
 	h := &harness{t: t, now: time.Unix(1_000_000, 0), nextPID: 100,
-		seen: map[int]observation{}, busyConns: map[int]int{}, alive: map[int]bool{}, frozen: map[int]bool{}}
+		seen: map[int]observation{}, busyConns: map[int]int{}, alive: map[int]bool{}, frozen: map[int]bool{}, lowered: map[int]bool{}}
 	e := env{
 		spawn: func(slot, gen int) (*worker, error) {
 			if h.spawnErr != nil {
@@ -131,6 +132,7 @@ func newHarness(t *testing.T, cfg Config, watchdog time.Duration) *harness {
 		hold:     func() { h.held++ },
 		queued:   func() int { return h.queue },
 		unlisten: func() { h.unlisten++ },
+		priority: func(pgid int, booting bool) { h.lowered[pgid] = booting },
 	}
 	h.s = newSupervisor(cfg, e, watchdog, "/run/test/notify", h.now)
 	h.s.begin(h.now, " tcp 127.0.0.1:8000")

@@ -107,6 +107,17 @@ func New(cfg Config, rt Runtime, stderr io.Writer) (*Master, error) {
 		queued:     m.queued,
 		unlisten:   m.unlisten,
 	}
+	if cfg.ReloadNice > 0 {
+		if p, why := newBootPriority(cfg.ReloadNice); p == nil {
+			m.log.Logf(prioInfo, "--reload-nice %d: off, successors boot at the launcher's priority: %s", cfg.ReloadNice, why)
+		} else {
+			e.priority = func(pgid int, booting bool) {
+				if err := p.set(pgid, booting); err != nil {
+					m.log.Logf(prioWarning, "%v", err)
+				}
+			}
+		}
+	}
 	m.sup = newSupervisor(cfg, e, rt.Watchdog, rt.NotifySocket, time.Now())
 	return m, nil
 }

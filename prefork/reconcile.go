@@ -77,6 +77,7 @@ func (s *supervisor) deadlines(now time.Time) {
 func (s *supervisor) deadline(w *worker, now time.Time) {
 	switch w.state {
 	case wStarting:
+		s.raiseSlowBoot(w, now)
 		s.checkReady(w, now)
 	case wReady:
 		if s.cfg.WorkerWatchdog > 0 {
@@ -105,6 +106,24 @@ func (s *supervisor) deadline(w *worker, now time.Time) {
 		}
 		s.at(w.deadline)
 	}
+}
+
+// raiseSlowBoot gives a lowered successor the launcher's priority back once
+// it has booted for half of --start-timeout: on a machine that the serving
+// workers keep saturated, a boot at the lower priority could otherwise miss
+// its deadline and fail a good deploy.
+func (s *supervisor) raiseSlowBoot(w *worker, now time.Time) {
+	if !w.lowered {
+		return
+	}
+	t := w.started.Add(s.cfg.StartTimeout / 2)
+	if now.Before(t) {
+		s.at(t)
+		return
+	}
+	s.env.priority(w.pid(), false)
+	w.lowered = false
+	s.env.log.Logf(prioNotice, "%s still booting after %s at nice +%d: raised to the launcher's priority", w.id, now.Sub(w.started).Round(time.Millisecond), s.cfg.ReloadNice)
 }
 
 // checkReady decides a booting worker's readiness by its mode: accept looks
@@ -220,6 +239,11 @@ func (s *supervisor) start(sl *slot, inc *incarnation, now time.Time) *worker {
 	}
 	w.started = now
 	w.deadline = now.Add(s.cfg.StartTimeout)
+	if inc == sl.next && s.env.priority != nil {
+		// It boots beside the worker it replaces, which serves meanwhile.
+		s.env.priority(w.pid(), true)
+		w.lowered = true
+	}
 	w.nextLook = now.Add(lookDelay(0))
 	s.pool.byPID[w.pid()] = w
 	s.env.log.Logf(prioDebug, "started %s", w.id)
@@ -262,7 +286,7 @@ func (s *supervisor) requestReload(answer reply, now time.Time) {
 	}
 	s.rolls.cur = r
 	s.rolls.failNote = ""
-	s.env.log.Logf(prioInfo, "reloading: rolling generation %d (surge %d)", r.gen, s.cfg.surge(len(s.pool.slots)))
+	s.env.log.Logf(prioInfo, "reloading: rolling generation %d (surge %d)%s", r.gen, s.cfg.surge(len(s.pool.slots)), s.bootNiceText())
 	s.rep.status = fmt.Sprintf("reloading to generation %d", r.gen)
 	s.notify("RELOADING=1", "MONOTONIC_USEC="+monotonicUsec(), "STATUS="+s.rep.status)
 }
@@ -516,4 +540,13 @@ func monotonicUsec() string {
 	var ts unix.Timespec
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	return fmt.Sprintf("%d", ts.Nano()/1000)
+}
+
+// bootNiceText says, for the reload's log line, that successors boot at a
+// lower priority.
+func (s *supervisor) bootNiceText() string {
+	if s.env.priority == nil {
+		return ""
+	}
+	return fmt.Sprintf(", booting at nice +%d until ready", s.cfg.ReloadNice)
 }

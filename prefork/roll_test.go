@@ -326,3 +326,66 @@ func TestReloadDuringRecyclingTakesOver(t *testing.T) {
 		t.Fatal("roll did not finish")
 	}
 }
+
+// A reload's successors boot at a lower CPU priority beside the workers
+// that serve, and get the launcher's back once ready; a worker that boots
+// with nothing of its slot serving (the first generation, a crashed
+// worker's replacement) boots at full priority.
+func TestSuccessorsBootAtLowerPriorityUntilReady(t *testing.T) {
+	cfg := testConfig()
+	cfg.ReloadNice = 10
+	h := startReady(t, cfg, 0)
+	for _, w := range h.spawned {
+		if h.lowered[w.pid()] {
+			t.Errorf("first-generation worker %s booted lowered", w.id)
+		}
+	}
+	h.reload()
+	new0, new1 := h.next(0), h.next(1)
+	for _, w := range []*worker{new0, new1} {
+		if !h.lowered[w.pid()] {
+			t.Errorf("successor %s boots at full priority", w.id)
+		}
+	}
+	h.mustLog("booting at nice +10 until ready")
+	h.ready(new0)
+	if h.lowered[new0.pid()] || !h.lowered[new1.pid()] {
+		t.Errorf("after %s was ready: lowered %v", new0.id, h.lowered)
+	}
+	h.ready(new1)
+	if h.lowered[new1.pid()] {
+		t.Errorf("%s ready and still lowered", new1.id)
+	}
+	h.exit(h.cur(0), 1)
+	h.advance(time.Second)
+	if r := h.cur(0); r == new0 || h.lowered[r.pid()] {
+		t.Errorf("the crashed worker's replacement (%v) boots lowered: %v", r.id, h.lowered)
+	}
+}
+
+// A lowered successor that has not booted within half of --start-timeout
+// (a machine saturated by the serving workers) gets the launcher's priority
+// back, so that a good deploy does not miss its deadline.
+func TestSlowLoweredBootIsRaisedAtHalfTheStartTimeout(t *testing.T) {
+	cfg := testConfig()
+	cfg.ReloadNice = 10
+	h := startReady(t, cfg, 0)
+	h.reload()
+	succ := h.next(0)
+	h.seen[succ.pid()] = observation{} // boots: nothing waits for connections yet
+	h.advance(cfg.StartTimeout/2 - time.Millisecond)
+	if !h.lowered[succ.pid()] {
+		t.Fatalf("%s raised before half of --start-timeout", succ.id)
+	}
+	if raiseAt := succ.started.Add(cfg.StartTimeout / 2); h.s.wake.After(raiseAt) {
+		t.Errorf("the supervisor wakes at %s, after the raise is due", h.s.wake.Sub(raiseAt))
+	}
+	h.advance(time.Millisecond)
+	if h.lowered[succ.pid()] {
+		t.Errorf("%s still lowered at half of --start-timeout", succ.id)
+	}
+	h.mustLog("still booting after 30s at nice +10: raised to the launcher's priority")
+	if succ.state != wStarting {
+		t.Errorf("%s is %v, want still starting", succ.id, succ.state)
+	}
+}

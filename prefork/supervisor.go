@@ -343,6 +343,10 @@ func (s *supervisor) onNotify(n notifyMsg, now time.Time) {
 
 func (s *supervisor) markReady(w *worker, now time.Time) {
 	w.state = wReady
+	if w.lowered {
+		s.env.priority(w.pid(), false)
+		w.lowered = false
+	}
 	w.readyAt = now
 	w.lastPing = now
 	if s.cfg.MaxLifetime > 0 {

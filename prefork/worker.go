@@ -51,6 +51,7 @@ type worker struct {
 	unknowns int       // consecutive looks that could not see (blind after unknownLooks)
 	acceptor int       // the process seen waiting for connections when it became ready
 	timedOut bool      // the launcher killed it at its start timeout
+	lowered  bool      // boots at a lower CPU priority (env.priority) until ready
 	nextLook time.Time // next observation (starting) or inspection (stopping)
 	looks    int       // observations or inspections so far, for their backoff
 

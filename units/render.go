@@ -243,6 +243,15 @@ func (a *App) renderService(sockets []string) (File, error) {
 		o("Service", "LogRateLimitIntervalSec", "1s"),
 		o("Service", "LogRateLimitBurst", "1000000"),
 	)
+	// sdlaunch run --reload-nice boots a reload's workers at a lower CPU
+	// priority and raises each back to the launcher's once ready. Raising
+	// needs CAP_SYS_NICE or an RLIMIT_NICE that allows it; +0 allows nice
+	// values down to 0, the default priority, and none above it. A user
+	// manager cannot raise a limit above its own (and its units go without
+	// setpriority: see hardeningOptions).
+	if !a.UserManager {
+		opts = append(opts, o("Service", "LimitNICE", "+0"))
+	}
 	for _, kv := range [][2]string{{"MemoryMax", a.MemoryMax}, {"CPUQuota", a.CPUQuota}, {"TasksMax", a.TasksMax}} {
 		if kv[1] != "" {
 			opts = append(opts, o("Service", kv[0], kv[1]))

@@ -26,6 +26,8 @@ func TestBadInputExits2WithOneLine(t *testing.T) {
 		{append(gen, "--cpu-quota", "0%", "app", "--", "/bin/sh"), `--cpu-quota "0%"`},
 		{append(gen, "-w", "100000", "app", "--", "/bin/sh"), "--workers 100000"},
 		{append(gen, "--reload-surge", "5000", "app", "--", "/bin/sh"), "--reload-surge 5000"},
+		{append(gen, "--reload-nice", "20", "app", "--", "/bin/sh"), "--reload-nice 20"},
+		{append(gen, "--reload-nice", "-1", "app", "--", "/bin/sh"), "--reload-nice -1"},
 		{append(gen, "--stop-signal", "19", "app", "--", "/bin/sh"), `"19"`},
 	}
 	if _, err := exec.LookPath("systemd-analyze"); err == nil {

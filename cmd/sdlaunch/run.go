@@ -128,6 +128,7 @@ func launcherConfig(c *cli.Context, command []string) (prefork.Config, error) {
 		BackoffMax:      c.Duration(flagBackoffMax),
 		WorkerWatchdog:  c.Duration(flagWorkerWatchdog),
 		ReloadSurge:     c.Int(flagReloadSurge),
+		ReloadNice:      c.Int(flagReloadNice),
 		MaxLifetime:     c.Duration(flagMaxLifetime),
 		Dir:             c.String(flagChdir),
 	}

@@ -400,3 +400,69 @@ func TestReloadFollowsFlippedCurrentSymlink(t *testing.T) {
 	}
 	expectGeneration(t, l, 2, "2", "2")
 }
+
+// A reload's successor boots at --reload-nice (default 10) below the
+// launcher while the old worker serves at full priority, and gets the
+// launcher's priority back once it is ready. The successor reads a line
+// from a FIFO before it execs the testapp, so the test sees it booting.
+func TestReloadSuccessorBootsAtLowerPriority(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("raising a worker's priority back needs CAP_SYS_NICE or an RLIMIT_NICE that allows it (root here)")
+	}
+	gate := filepath.Join(t.TempDir(), "gate")
+	if err := syscall.Mkfifo(gate, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Held open for writing from the start: the successor's open never
+	// blocks, its read waits for the line.
+	w, err := os.OpenFile(gate, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	script := fmt.Sprintf(`[ "$SDLAUNCH_GENERATION" = 1 ] || read _ < %s; exec %s`, gate, bin.testapp)
+	l := start(t, spec{Args: []string{"-w", "1"}, Command: []string{"/bin/sh", "-c", script}})
+	l.waitServing("/pid", time.Minute)
+	base := niceOf(t, l.mainPid())
+	old := l.waitWorkers(1, time.Minute)[0]
+	from := l.stderr.len()
+	l.signal(syscall.SIGHUP)
+	var succ int
+	waitUntil(t, time.Minute, "the successor boots", func() bool {
+		for _, p := range l.workerPids() {
+			if p != old {
+				succ = p
+			}
+		}
+		return succ != 0
+	})
+	waitUntil(t, time.Minute, fmt.Sprintf("successor %d at nice %d", succ, base+10), func() bool {
+		return niceOf(t, succ) == base+10
+	})
+	if n := niceOf(t, old); n != base {
+		t.Errorf("the serving worker %d at nice %d, want the launcher's %d", old, n, base)
+	}
+	if _, err := w.WriteString("go\n"); err != nil {
+		t.Fatal(err)
+	}
+	l.waitStderr(from, `^sdlaunch: reload done: generation 2 ready`, time.Minute)
+	if n := niceOf(t, succ); n != base {
+		t.Errorf("the ready successor %d at nice %d, want the launcher's %d", succ, n, base)
+	}
+	l.waitStderr(from, `^sdlaunch: reloading: rolling generation 2 \(surge 1\), booting at nice \+10 until ready$`, time.Minute)
+}
+
+// niceOf is field 19 of /proc/PID/stat.
+func niceOf(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	n, err := strconv.Atoi(f[16])
+	if err != nil {
+		t.Fatalf("/proc/%d/stat: %v", pid, err)
+	}
+	return n
+}

@@ -389,6 +389,48 @@ func TestLifecycleReloadUnderLoad(t *testing.T) {
 	res := stopLoad()
 	checkLoad(t, res, 300)
 	t.Logf("3 reloads under load: %d/%d failed, worst latency %s, slowest sdlaunch reload %s", res.Failed, res.Total, res.MaxLatency.Round(time.Millisecond), worst.Round(time.Millisecond))
+	// As a DynamicUser, with the unit's LimitNICE=+0: the successors boot
+	// at a lower priority and get the launcher's back. systemd can apply
+	// LimitNICE=+0 only with CAP_SYS_RESOURCE, which a host's PID 1 has and
+	// nspawn withholds (here even root lacks it: prlimit --nice=0:20 is
+	// refused). Without it the launcher must say, once, that it is off.
+	lowered, off := 0, ""
+	for _, e := range lb.journal(t, "-u", name+".service", "SYSLOG_IDENTIFIER=sdlaunch") {
+		switch m := e["MESSAGE"]; {
+		case strings.Contains(m, "booting at nice +10 until ready"):
+			lowered++
+		case strings.HasPrefix(m, "--reload-nice"):
+			off = m
+		}
+	}
+	if pid1CanRaiseLimits(t, lb) {
+		if lowered != 3 || off != "" {
+			t.Errorf("%d of 3 reloads booted at nice +10; %q", lowered, off)
+		}
+	} else {
+		t.Logf("PID 1 lacks CAP_SYS_RESOURCE: LimitNICE=+0 cannot apply here; the launcher said %q", off)
+		if lowered != 0 || !strings.Contains(off, "off, successors boot at the launcher's priority") || !strings.Contains(off, "RLIMIT_NICE 0") {
+			t.Errorf("%d reloads booted at nice +10; want none, and the launcher saying why: %q", lowered, off)
+		}
+	}
+}
+
+// pid1CanRaiseLimits reports whether the container's systemd has
+// CAP_SYS_RESOURCE (bit 24 of CapEff), which raising a unit's
+// resource limits above its own needs.
+func pid1CanRaiseLimits(t *testing.T, lb *lifeBox) bool {
+	t.Helper()
+	for _, ln := range strings.Split(lb.mustRun("cat", "/proc/1/status"), "\n") {
+		if v, ok := strings.CutPrefix(ln, "CapEff:"); ok {
+			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			if err != nil {
+				t.Fatalf("/proc/1/status: %q: %v", ln, err)
+			}
+			return caps&(1<<24) != 0
+		}
+	}
+	t.Fatal("no CapEff in the container's /proc/1/status")
+	return false
 }
 
 // Test 3: with WatchdogSec= the launcher keeps systemd's watchdog fed while
