@@ -47,6 +47,10 @@ type App struct {
 	// ResolveCommand).
 	Command []string
 
+	// Renice: the launcher lowers booting workers' CPU priority and raises
+	// it back (run --reload-nice), which needs LimitNICE= and setpriority.
+	Renice bool
+
 	UserManager bool   // --user: units for the user's service manager
 	RunAs       string // USER[:GROUP]; empty: DynamicUser=yes
 	Chdir       string // WorkingDirectory=, absolute

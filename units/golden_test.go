@@ -35,8 +35,12 @@ func goldenApps() map[string]*App {
 	strict.Hardening = HardeningStrict
 	v253 := readme()
 	v253.SystemdVersion = 253
+	renice := readme()
+	renice.RunArgs = []string{"--workers=4", "--reload-nice=10", "--chdir=/srv/myapp"}
+	renice.Renice = true
 	apps := map[string]*App{
 		"readme":        readme(),
+		"reload-nice":   renice,
 		"readme-strict": strict,
 		"readme-253":    v253,
 		"gunicorn-named": {

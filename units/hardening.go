@@ -169,21 +169,24 @@ func (a *App) hardeningOptions() [][2]string {
 		// it needs ptrace access to the target: same uid, and under Yama
 		// ptrace_scope=1 an ancestor, which the launcher is.
 		{"SystemCallFilter", "pidfd_getfd"},
-		// --reload-nice lowers a booting successor's group and raises it back
-		// once ready (setpriority(PRIO_PGRP); LimitNICE=+0 allows the raise
-		// down to nice 0 and no further). The rest of @resources stays out.
-		// It costs 0.1 on systemd-analyze security: the user manager's
-		// units, at 2.0 without it, go without (the launcher says so).
-		{"SystemCallFilter", "setpriority"},
 		{"SystemCallErrorNumber", "EPERM"},
 		{"RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6"},
+	}
+	if a.Renice && !a.UserManager {
+		// --reload-nice lowers a booting successor's group and raises it
+		// back once ready (setpriority(PRIO_PGRP); LimitNICE=+0 allows the
+		// raise down to nice 0 and no further). The rest of @resources
+		// stays out. It costs 0.1 on systemd-analyze security: the user
+		// manager's units, at 2.0 without it, go without (the launcher
+		// says so).
+		opts = append(opts, [2]string{"SystemCallFilter", "setpriority"})
 	}
 	if a.UserManager {
 		// See the top of this file: /proc/kmsg cannot be masked from the
 		// user manager's user namespace in a container.
 		kept := opts[:0]
 		for _, o := range opts {
-			if o[0] != "ProtectKernelLogs" && o != [2]string{"SystemCallFilter", "setpriority"} {
+			if o[0] != "ProtectKernelLogs" {
 				kept = append(kept, o)
 			}
 		}

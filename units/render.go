@@ -249,7 +249,7 @@ func (a *App) renderService(sockets []string) (File, error) {
 	// values down to 0, the default priority, and none above it. A user
 	// manager cannot raise a limit above its own (and its units go without
 	// setpriority: see hardeningOptions).
-	if !a.UserManager {
+	if a.Renice && !a.UserManager {
 		opts = append(opts, o("Service", "LimitNICE", "+0"))
 	}
 	for _, kv := range [][2]string{{"MemoryMax", a.MemoryMax}, {"CPUQuota", a.CPUQuota}, {"TasksMax", a.TasksMax}} {

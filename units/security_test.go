@@ -53,6 +53,7 @@ func TestSecurityScores(t *testing.T) {
 		max    float64
 	}{
 		{"readme", 2.0},
+		{"reload-nice", 2.0}, // LimitNICE=+0 and setpriority for --reload-nice
 		{"readme-strict", 1.0},
 		{"node-jit", 2.0},       // MemoryDenyWriteExecute=no for V8
 		{"gunicorn-named", 2.0}, // a fixed User= instead of DynamicUser=

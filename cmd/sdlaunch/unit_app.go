@@ -161,6 +161,7 @@ func appFromFlags(c *cli.Context, systemdVersion int) (*units.App, error) {
 		RunArgs:        append(runArgs(c, cfg), "--"+flagChdir+"="+chdir),
 		Command:        command,
 		UserManager:    c.Bool(flagUserManager),
+		Renice:         cfg.ReloadNice > 0,
 		RunAs:          c.String(flagRunAs),
 		Chdir:          chdir,
 		Env:            c.StringSlice(flagEnv),

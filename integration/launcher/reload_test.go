@@ -401,7 +401,7 @@ func TestReloadFollowsFlippedCurrentSymlink(t *testing.T) {
 	expectGeneration(t, l, 2, "2", "2")
 }
 
-// A reload's successor boots at --reload-nice (default 10) below the
+// A reload's successor boots at --reload-nice (10 here) below the
 // launcher while the old worker serves at full priority, and gets the
 // launcher's priority back once it is ready. The successor reads a line
 // from a FIFO before it execs the testapp, so the test sees it booting.
@@ -421,7 +421,7 @@ func TestReloadSuccessorBootsAtLowerPriority(t *testing.T) {
 	}
 	defer w.Close()
 	script := fmt.Sprintf(`[ "$SDLAUNCH_GENERATION" = 1 ] || read _ < %s; exec %s`, gate, bin.testapp)
-	l := start(t, spec{Args: []string{"-w", "1"}, Command: []string{"/bin/sh", "-c", script}})
+	l := start(t, spec{Args: []string{"-w", "1", "--reload-nice", "10"}, Command: []string{"/bin/sh", "-c", script}})
 	l.waitServing("/pid", time.Minute)
 	base := niceOf(t, l.mainPid())
 	old := l.waitWorkers(1, time.Minute)[0]

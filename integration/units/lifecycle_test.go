@@ -361,7 +361,7 @@ func TestLifecycleReloadUnderLoad(t *testing.T) {
 	const name = "lcreload"
 	const bootDelay = 1500 * time.Millisecond
 	lb.deploy(t, lb.goodApp("--boot-delay", "1.5"))
-	lb.mustInstall(t, name, port, []string{"-w", "2", "--ready", "notify"}, lb.app)
+	lb.mustInstall(t, name, port, []string{"-w", "2", "--ready", "notify", "--reload-nice", "10"}, lb.app)
 	waitUp(t, url)
 	stopLoad := startLoad(t, url)
 	askUntil(t, url, 30*time.Second, "an answer under load", func(as []answer) bool { return len(as) >= 5 })
