@@ -167,6 +167,18 @@ func (m *Manager) apply(ctx context.Context, name string, files []File, stale []
 
 	since := time.Now()
 	service := names[len(names)-1]
+	// Which sockets listened before this install started anything: only
+	// those need a restart for new addresses. A new socket can be active by
+	// the time the loop below reaches it (started with another socket of the
+	// service), and restarting it then races a connection on the others
+	// that activates the service: "Socket service NAME.service already
+	// active, refusing" (seen once in CI under load).
+	listened := map[string]bool{}
+	for _, s := range names[:len(names)-1] {
+		if st, err := m.state(ctx, s); err == nil {
+			listened[s] = st.Active == "active" || st.Active == "activating"
+		}
+	}
 	// systemd refuses to start a socket unit while its service runs
 	// ("Socket service NAME.service already active, refusing"): a socket
 	// that does not listen yet (a new LABEL=ADDR) needs the service stopped
@@ -192,7 +204,7 @@ func (m *Manager) apply(ctx context.Context, name string, files []File, stale []
 		if st.Active == "failed" {
 			_ = m.conn.ResetFailedUnitContext(ctx, s)
 		}
-		if slices.Contains(res.Changed, s) && (st.Active == "active" || st.Active == "activating") {
+		if slices.Contains(res.Changed, s) && listened[s] && (st.Active == "active" || st.Active == "activating") {
 			// New addresses: the socket must be re-bound. Requires= makes
 			// systemd restart the service with it.
 			op, f = "restart", m.restart
