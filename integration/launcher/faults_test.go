@@ -323,7 +323,17 @@ func notifyDir(t *testing.T, worker int) string {
 func TestSelfStoppedWorkerIsRestartedWithBackoff(t *testing.T) {
 	l := start(t, spec{Args: []string{"-w", "1"}, Notify: true})
 	l.waitServing("/pid", time.Minute)
+	ready := regexp.MustCompile(`^1/1 ready\b`)
+	from := 0
 	for i := range 4 {
+		// The launcher must have seen the worker ready, not only the test
+		// its answer: one that exits before that is a boot failure (CI
+		// run 19 answered /pid before the launcher's look).
+		j := l.notify.waitStatus(from, ready, time.Minute)
+		if j < 0 {
+			t.Fatalf("no STATUS=1/1 ready after datagram %d:\n%s", from, l.notify.dump())
+		}
+		from = j + 1
 		victim := l.waitWorkers(1, time.Minute)[0]
 		if _, body, err := l.get("/notify?state=STOPPING=1"); err != nil || !strings.Contains(body, "sent=true") {
 			t.Fatalf("STOPPING=1: %q %v", body, err)
