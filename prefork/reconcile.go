@@ -121,8 +121,7 @@ func (s *supervisor) raiseSlowBoot(w *worker, now time.Time) {
 		s.at(t)
 		return
 	}
-	s.env.priority(w.pid(), false)
-	w.lowered = false
+	s.raise(w)
 	s.env.log.Logf(prioNotice, "%s still booting after %s at nice +%d: raised to the launcher's priority", w.id, now.Sub(w.started).Round(time.Millisecond), s.cfg.ReloadNice)
 }
 

@@ -343,10 +343,7 @@ func (s *supervisor) onNotify(n notifyMsg, now time.Time) {
 
 func (s *supervisor) markReady(w *worker, now time.Time) {
 	w.state = wReady
-	if w.lowered {
-		s.env.priority(w.pid(), false)
-		w.lowered = false
-	}
+	s.raise(w)
 	w.readyAt = now
 	w.lastPing = now
 	if s.cfg.MaxLifetime > 0 {
@@ -619,4 +616,12 @@ func exitText(ws unix.WaitStatus) string {
 		return t
 	}
 	return fmt.Sprintf("ended (wait status %#x)", uint32(ws))
+}
+
+// raise gives a lowered successor the launcher's priority back.
+func (s *supervisor) raise(w *worker) {
+	if w.lowered {
+		s.env.priority(w.pid(), false)
+		w.lowered = false
+	}
 }
