@@ -37,7 +37,7 @@ func measureBalance(ctx context.Context, cfg *config, res *results) {
 		flags []string
 	}{
 		{"Go (goapp /cpu, 2 ms of CPU)", []string{cfg.goapp}, []string{"--ready", "notify"}},
-		{"Python (Flask /cpu under gunicorn, ~2 ms of CPU)", gunicornWorker, cfg.runFlags},
+		{"Python (Flask /cpu under gunicorn, ~2 ms of CPU)", cfg.worker, cfg.runFlags},
 	} {
 		b := balanceResult{name: v.name}
 		b.err = func() error {

@@ -90,9 +90,6 @@ func (b *bareSet) stop(cfg *config) {
 	b.sock.Close()
 }
 
-// gunicornWorker is one worker as every sdlaunch scenario runs it.
-var gunicornWorker = []string{"/usr/bin/gunicorn", "--preload", "-w", "1", "app:app"}
-
 // bootTime is the app's own boot: from starting one gunicorn worker, alone,
 // on a socket that already listens, to the answer to a request sent at
 // that moment (it waits in the backlog until the worker accepts).
@@ -110,7 +107,7 @@ func bootTime(ctx context.Context, cfg *config, runs int) ([]time.Duration, erro
 		}
 		start := time.Now()
 		p, err := startProcFiles("boot", cfg.appDir, filepath.Join(cfg.dir, fmt.Sprintf("boot%d.log", i)), os.Environ(), false,
-			[]*os.File{sock}, append(slices.Clone(activate), gunicornWorker...)...)
+			[]*os.File{sock}, append(slices.Clone(activate), cfg.worker...)...)
 		if err != nil {
 			conn.Close()
 			sock.Close()

@@ -66,6 +66,8 @@ func TestBadFlags(t *testing.T) {
 		{"-k", "0"},
 		{"-scenarios", "supervisord,nope"},
 		{"-run-flags", "--ready=$(reboot)"},
+		{"-worker", "gunicorn;reboot"},
+		{"-worker", " "},
 		{"extra"},
 		{"-duration", "-1s"},
 		{"-loops", "sideways"},

@@ -7,9 +7,9 @@ import (
 )
 
 // writeExtras renders the measurements other than the scenario table.
-func writeExtras(b *strings.Builder, res *results) {
+func writeExtras(b *strings.Builder, cfg *config, res *results) {
 	if len(res.boot) > 0 {
-		fmt.Fprintf(b, "\n**App boot** (`%s` alone, exec to the first answer): median %s of %s.\n", joinArgs(gunicornWorker), dur(median(res.boot)), durs(res.boot))
+		fmt.Fprintf(b, "\n**App boot** (`%s` alone, exec to the first answer): median %s of %s.\n", joinArgs(cfg.worker), dur(median(res.boot)), durs(res.boot))
 	}
 	if len(res.reqpath) > 0 {
 		b.WriteString("\n**Request path** (the same workers with no supervisor vs under `sdlaunch run`, closed loop, median of alternating rounds):\n\n| app, connections | no supervisor | sdlaunch | ratio |\n|---|--:|--:|--:|\n")

@@ -68,7 +68,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "per-request timeout")
 	fs.DurationVar(&cfg.opTimeout, "op-timeout", 90*time.Second, "limit for one restart or reload")
 	scenarios := fs.String("scenarios", strings.Join(allScenarios, ","), "comma-separated subset of "+strings.Join(allScenarios, ","))
-	runFlags := fs.String("run-flags", "--ready notify", "flags for every sdlaunch run of the Flask app, space-separated (the README's gunicorn recipe: --ready notify, with gunicorn --preload)")
+	runFlags := fs.String("run-flags", "", "flags for every sdlaunch run of the Flask app, space-separated (the README's gunicorn recipe has none; the older one: --ready notify, with -worker '/usr/bin/gunicorn --preload -w 1 app:app')")
+	worker := fs.String("worker", "/usr/bin/gunicorn -w 1 app:app", "one worker of the Flask app as sdlaunch and the baseline run it, space-separated (default: the README's gunicorn recipe)")
 	out := fs.String("out", "bench/results", "directory for results.md, results.json, the charts and the timeline (\"\": none)")
 	readme := fs.String("readme", "", "README whose <!-- bench:begin --> ... <!-- bench:end --> section gets the new table")
 	keep := fs.Bool("keep", false, "keep the scratch directory (configs, logs, journal) even on success")
@@ -119,11 +120,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg.runFlags = strings.Fields(*runFlags)
-	for _, f := range cfg.runFlags {
-		if strings.ContainsAny(f, "'\"\\$%;") {
-			fmt.Fprintf(stderr, "bench: -run-flags: %q: no quotes, '$', '%%', ';' or '\\' (the flags go into a unit file)\n", f)
-			return 2
+	cfg.worker = strings.Fields(*worker)
+	for _, v := range []struct {
+		flag  string
+		words []string
+	}{{"-run-flags", cfg.runFlags}, {"-worker", cfg.worker}} {
+		for _, f := range v.words {
+			if strings.ContainsAny(f, "'\"\\$%;") {
+				fmt.Fprintf(stderr, "bench: %s: %q: no quotes, '$', '%%', ';' or '\\' (the flags go into a unit file)\n", v.flag, f)
+				return 2
+			}
 		}
+	}
+	if len(cfg.worker) == 0 {
+		fmt.Fprintln(stderr, "bench: -worker: empty: give the command of one worker of the Flask app")
+		return 2
 	}
 	cfg.logf = func(format string, a ...any) {
 		if !*quiet {

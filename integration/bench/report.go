@@ -128,14 +128,15 @@ func markdown(cfg *config, res *results) string {
 		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", m.name(), m.loop, len(m.ops), thousands(m.load.Total),
 			thousands(m.load.Failed), perOp(m), dur(m.load.P50), dur(m.load.P99), dur(m.load.MaxLatency), dur(m.stall), dur(m.steadyMax), opAvg(m.ops))
 	}
-	b.WriteString("\n*stall*: longest time in which no request got an answer. *steady worst*: worst latency of the requests that neither overlapped an operation nor ended within 1 s of one. *op time*: until the command returned (for gunicorn's HUP, until every worker was replaced). gunicorn's own reload re-imports the app in its new workers (no `--preload`); sdlaunch runs each worker as `gunicorn --preload -w 1` with `--ready notify`.\n")
+	b.WriteString("\n*stall*: longest time in which no request got an answer. *steady worst*: worst latency of the requests that neither overlapped an operation nor ended within 1 s of one. *op time*: until the command returned (for gunicorn's HUP, until every worker was replaced). gunicorn's own reload re-imports the app in its new workers (no `--preload`).\n")
+	fmt.Fprintf(&b, "sdlaunch runs each worker as `%s`%s.\n", joinArgs(cfg.worker), flagsNote(cfg.runFlags))
 	for _, m := range rows {
 		if len(m.load.Errors) > 0 {
 			fmt.Fprintf(&b, "\n- %s (%s) errors: %s", m.name(), m.loop, errorList(m.load))
 		}
 	}
 	b.WriteString("\n")
-	writeExtras(&b, res)
+	writeExtras(&b, cfg, res)
 	writeGoals(&b, cfg, res)
 	if len(res.problems) > 0 {
 		fmt.Fprintf(&b, "\n**Could not run:**\n\n- %s\n", strings.Join(res.problems, "\n- "))
@@ -215,6 +216,14 @@ func durs(ds []time.Duration) string {
 }
 
 func joinArgs(a []string) string { return strings.Join(a, " ") }
+
+// flagsNote names the sdlaunch run flags of the Flask app, if any.
+func flagsNote(flags []string) string {
+	if len(flags) == 0 {
+		return " with sdlaunch's default options"
+	}
+	return " with `" + joinArgs(flags) + "`"
+}
 
 func dur(d time.Duration) string {
 	switch {

@@ -50,7 +50,7 @@ func measureRequestPath(ctx context.Context, cfg *config, res *results) {
 		flags     []string
 		keepAlive bool
 	}{
-		{"Flask/gunicorn, new connection per request", gunicornWorker, cfg.runFlags, false},
+		{"Flask/gunicorn, new connection per request", cfg.worker, cfg.runFlags, false},
 		{"Go, new connection per request", goWorker, []string{"--ready", "notify"}, false},
 		{"Go, keep-alive", goWorker, []string{"--ready", "notify"}, true},
 	}

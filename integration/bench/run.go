@@ -44,7 +44,7 @@ func measureAll(ctx context.Context, cfg *config, want map[string]bool) *results
 		if cfg.quick {
 			runs = 3
 		}
-		cfg.progress("boot: starting %s alone %d times", joinArgs(gunicornWorker), runs)
+		cfg.progress("boot: starting %s alone %d times", joinArgs(cfg.worker), runs)
 		b, err := bootTime(ctx, cfg, runs)
 		if err != nil {
 			res.fail("boot", err)
@@ -109,7 +109,7 @@ func measureAll(ctx context.Context, cfg *config, want map[string]bool) *results
 // then (if wanted) the steady state in every loop.
 func baseline(ctx context.Context, cfg *config, res *results, steady bool) {
 	const name = "baseline (no supervisor)"
-	b, err := startBare(cfg, "baseline", cfg.workers, gunicornWorker...)
+	b, err := startBare(cfg, "baseline", cfg.workers, cfg.worker...)
 	if err != nil {
 		res.fail(name, err)
 		return

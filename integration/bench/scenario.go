@@ -31,7 +31,8 @@ type config struct {
 	tail      time.Duration // load kept after the last operation, so that failures right after it are seen
 	long      int           // restarts in the long mode (0: not run)
 	longLoop  string        // the long mode's load: "closed" or "open"
-	runFlags  []string      // extra flags for every `sdlaunch run`
+	runFlags  []string      // extra flags for every `sdlaunch run` of the Flask app
+	worker    []string      // one worker of the Flask app, as sdlaunch and the baseline run it
 	loadStart string        // /proc/loadavg when the bench started
 	loadEnd   string        // and when it ended
 	dir       string        // scratch dir: binaries, app, configs, logs

@@ -159,7 +159,7 @@ func (l *launcher) reload(ctx context.Context) error {
 func startStandalone(ctx context.Context, cfg *config) (*setup, error) {
 	const name = "sdlaunch standalone"
 	cfg.logf("%s: starting sdlaunch run -w %d", name, cfg.workers)
-	l, err := startLauncher(ctx, cfg, "standalone", cfg.workers, 0, cfg.runFlags, gunicornWorker...)
+	l, err := startLauncher(ctx, cfg, "standalone", cfg.workers, 0, cfg.runFlags, cfg.worker...)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +168,7 @@ func startStandalone(ctx context.Context, cfg *config) (*setup, error) {
 	s.ops = []namedOp{
 		{"restart", func(ctx context.Context) error {
 			l.stop(cfg)
-			nl, err := startLauncher(ctx, cfg, "standalone", cfg.workers, l.port, cfg.runFlags, gunicornWorker...)
+			nl, err := startLauncher(ctx, cfg, "standalone", cfg.workers, l.port, cfg.runFlags, cfg.worker...)
 			if err != nil {
 				return err
 			}

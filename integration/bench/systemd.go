@@ -20,7 +20,9 @@ const (
 	compareUnit     = "sdlaunch-compare-bench" // -compare's binary
 )
 
-// workerReadyArgv is gunicornWorker with READY=1 from the worker.
+// workerReadyArgv is the older gunicorn recipe, --preload with --ready
+// notify, with READY=1 sent by the worker (testdata/ready_from_worker.py)
+// rather than by the arbiter.
 var workerReadyArgv = []string{"/usr/bin/gunicorn", "-c", "ready_from_worker.py", "--preload", "-w", "1", "app:app"}
 
 // bootSystemd boots the container that the systemd setups share, with
@@ -64,8 +66,13 @@ ExecReload=/bin/kill -HUP $MAINPID
 	}
 	for _, u := range []struct {
 		unit, bin string
+		flags     []string
 		argv      []string
-	}{{sdlaunchUnit, cfg.sdlaunch, gunicornWorker}, {workerReadyUnit, cfg.sdlaunch, workerReadyArgv}, {compareUnit, compare, gunicornWorker}} {
+	}{
+		{sdlaunchUnit, cfg.sdlaunch, cfg.runFlags, cfg.worker},
+		{workerReadyUnit, cfg.sdlaunch, []string{"--ready", "notify"}, workerReadyArgv},
+		{compareUnit, compare, cfg.runFlags, cfg.worker},
+	} {
 		if _, err := writeFile(dir, u.unit+".service", fmt.Sprintf(`[Unit]
 Description=sdlaunch bench service
 Requires=%[3]s.socket
@@ -81,7 +88,7 @@ KillMode=mixed
 WorkingDirectory=%[2]s
 ExecStart=%[1]s run -w %[5]d %[4]s-- %[6]s
 ExecReload=%[1]s reload-wait $MAINPID
-`, u.bin, cfg.appDir, u.unit, flagText(cfg.runFlags), cfg.workers, strings.Join(u.argv, " "))); err != nil {
+`, u.bin, cfg.appDir, u.unit, flagText(u.flags), cfg.workers, strings.Join(u.argv, " "))); err != nil {
 			return nil, nil, err
 		}
 	}
