@@ -201,11 +201,17 @@ func start(t *testing.T, s spec) *launcher {
 	return l
 }
 
-// startServing starts a launcher of the testapp and waits until n distinct
-// workers have answered /pid; it returns their pids.
+// startServing starts a launcher of the testapp with n workers, waits until
+// the launcher has seen all n ready and n distinct workers have answered
+// /pid, and returns their pids. An answer alone is not readiness: the
+// launcher's look may come later, and a worker stopped or killed before it
+// is a boot failure, not the stuck or crashed worker a test meant (CI run
+// 21: TestWorkerWatchdogReplacesStuckWorker's SIGSTOP came first, and
+// --start-timeout, not the watchdog, ended the worker).
 func startServing(t *testing.T, s spec, n int) (*launcher, map[int]bool) {
 	t.Helper()
 	l := start(t, s)
+	l.waitStderr(0, fmt.Sprintf(`^sdlaunch: ready: %d/%d ready`, n, n), time.Minute)
 	l.waitServing("/pid", 20*time.Second)
 	return l, l.distinctPids("/pid", n, 20*time.Second)
 }
