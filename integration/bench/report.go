@@ -129,7 +129,7 @@ func markdown(cfg *config, res *results) string {
 			thousands(m.load.Failed), perOp(m), dur(m.load.P50), dur(m.load.P99), dur(m.load.MaxLatency), dur(m.stall), dur(m.steadyMax), opAvg(m.ops))
 	}
 	b.WriteString("\n*stall*: longest time in which no request got an answer. *steady worst*: worst latency of the requests that neither overlapped an operation nor ended within 1 s of one. *op time*: until the command returned (for gunicorn's HUP, until every worker was replaced). gunicorn's own reload re-imports the app in its new workers (no `--preload`).\n")
-	fmt.Fprintf(&b, "sdlaunch runs each worker as `%s`%s.\n", joinArgs(cfg.worker), flagsNote(cfg.runFlags))
+	fmt.Fprintf(&b, "sdlaunch runs each worker as `%s`%s; the worker READY setup as `%s` with `--ready notify`.\n", joinArgs(cfg.worker), flagsNote(cfg.runFlags), joinArgs(workerReadyArgv))
 	for _, m := range rows {
 		if len(m.load.Errors) > 0 {
 			fmt.Fprintf(&b, "\n- %s (%s) errors: %s", m.name(), m.loop, errorList(m.load))
