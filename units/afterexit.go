@@ -3,8 +3,11 @@ package units
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
+
+	"github.com/coreos/go-systemd/v22/journal"
 )
 
 // Keeping an app that cannot boot down under socket activation.
@@ -85,6 +88,36 @@ func (m *Manager) AfterExit(ctx context.Context, name, serviceResult, exitCode, 
 	return fmt.Sprintf("%s.service exited with status %s: %s. Stopped %s so that clients are refused instead of starting it again; "+
 		"it stays down until `sdlaunch restart %s`, a new `sdlaunch install` or `systemctl start %s`",
 		name, exitStatus, reason, strings.Join(sockets, " "), name, strings.Join(sockets, " ")), nil
+}
+
+// LogAfterExit writes the hook's line (AfterExit's message) where
+// `journalctl -u` / `--user-unit`, `systemctl status` and `sdlaunch logs`
+// find it.
+//
+// Under the system manager that is stderr, at warning priority: systemd
+// connects it to journald with the unit's name in the stream's header, and
+// journald attributes the line to _SYSTEMD_UNIT= even when the hook has
+// exited before journald reads its cgroup (it falls back to that name).
+//
+// Under a user manager the same fallback yields _SYSTEMD_UNIT=, not
+// _SYSTEMD_USER_UNIT=, so a hook that exits quickly loses its line from
+// `--user-unit` (CI saw it once in 17 runs). There the line goes to journald
+// natively with USER_UNIT=, which `journalctl --user-unit` matches together
+// with the sender's _UID= (journalctl's add_matches_for_user_unit) whatever
+// the timing. stderr remains the fallback when it is not the journal.
+func LogAfterExit(stderr io.Writer, name string, user bool, msg string) {
+	if user {
+		if ok, _ := journal.StderrIsJournalStream(); ok {
+			err := journal.Send(msg, journal.PriWarning, map[string]string{
+				"SYSLOG_IDENTIFIER": "sdlaunch",
+				"USER_UNIT":         name + ".service",
+			})
+			if err == nil {
+				return
+			}
+		}
+	}
+	fmt.Fprintf(stderr, "<4>%s\n", msg)
 }
 
 // triggeredBy lists the socket units that activate a service.

@@ -264,7 +264,7 @@ func jobAction(c *cli.Context, job func(*units.Manager, context.Context, string)
 // runs it after every stop; only an exit that restarting cannot help (2,
 // 69) makes it stop the app's sockets, without waiting for the jobs (see
 // units/afterexit.go). Its line goes to the service's journal at warning
-// priority.
+// priority (units.LogAfterExit).
 func afterExitAction(c *cli.Context) error {
 	name, err := nameArg(c)
 	if err != nil {
@@ -285,6 +285,6 @@ func afterExitAction(c *cli.Context) error {
 	if err != nil {
 		return &exitError{code: exitUnexpected, msg: fmt.Sprintf("%s exited with status %s, but its sockets could not be stopped, so the next connection starts it again: %v", name, status, err)}
 	}
-	fmt.Fprintf(c.App.ErrWriter, "<4>%s\n", msg)
+	units.LogAfterExit(c.App.ErrWriter, name, c.Bool(flagUserManager), msg)
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -136,6 +137,9 @@ type stayDownEnv struct {
 	as       func(args ...string) []string // wraps a command to run as the manager's user
 	user     bool
 	unitFlag string // journalctl match field for the service's processes
+	// hookMatch returns the journalctl matches that find the after-exit
+	// hook's line of a service (units.LogAfterExit)
+	hookMatch func(svc string) []string
 }
 
 func (e stayDownEnv) run(args ...string) (string, string, int) { return e.b.run(e.as(args...)...) }
@@ -165,7 +169,7 @@ func (e stayDownEnv) sdlaunch(cmd string, args ...string) []string {
 }
 
 // starts counts, in the journal since t, the service starts (distinct pids
-// of the launcher's own entries) and the worker starts (the broken app's
+// of the launcher's "starting N workers" line) and the worker starts (the broken app's
 // marker line, one per worker).
 func (e stayDownEnv) starts(t *testing.T, svc string, since time.Time) (service, workers int) {
 	t.Helper()
@@ -183,7 +187,8 @@ func (e stayDownEnv) starts(t *testing.T, svc string, since time.Time) (service,
 			t.Fatalf("journalctl -o json: %v: %q", err, line)
 		}
 		f := func(k string) string { return jsonField(raw[k]) }
-		if f("SYSLOG_IDENTIFIER") == "sdlaunch" {
+		// (the after-exit hook's line is sdlaunch's too, from another pid)
+		if f("SYSLOG_IDENTIFIER") == "sdlaunch" && strings.HasPrefix(f("MESSAGE"), "starting ") {
 			launchers[f("_PID")] = true
 		}
 		if strings.HasPrefix(f("MESSAGE"), "staysdown: worker boot") {
@@ -265,8 +270,9 @@ func (e stayDownEnv) breakAndKnock(t *testing.T, lb *lifeBox, name, url string) 
 	// shows it too when the caller may read the journal: a user sees its
 	// own units' lines only where journald keeps per-user files.)
 	hookLine := "Stopped " + name + ".socket so that clients are refused"
-	if j := e.b.mustRun("journalctl", "--no-pager", e.unitFlag+"="+svc, fmt.Sprintf("--since=@%d", since.Unix())); !strings.Contains(j, hookLine) {
-		t.Errorf("the journal of %s lacks %q:\n%s", svc, hookLine, j)
+	if j := e.b.mustRun(append([]string{"journalctl", "--no-pager", fmt.Sprintf("--since=@%d", since.Unix())}, e.hookMatch(svc)...)...); !strings.Contains(j, hookLine) {
+		all := e.b.mustRun("journalctl", "--no-pager", e.unitFlag+"="+svc, fmt.Sprintf("--since=@%d", since.Unix()))
+		t.Errorf("journalctl %s lacks %q; the service's journal:\n%s", strings.Join(e.hookMatch(svc), " "), hookLine, all)
 	}
 	st, errOut, code := e.run(e.sdlaunch("status", name)...)
 	if code != 3 || !strings.Contains(st, "result: exit-code (exit status 69)") ||
@@ -321,7 +327,8 @@ func stayDownScenario(t *testing.T, lb *lifeBox, e stayDownEnv, name string, por
 
 func TestStaysDownAfterExit69(t *testing.T) {
 	lb := newLifeBox(t)
-	e := stayDownEnv{b: lb.box, sdl: lb.sdl, as: func(a ...string) []string { return a }, unitFlag: "_SYSTEMD_UNIT"}
+	e := stayDownEnv{b: lb.box, sdl: lb.sdl, as: func(a ...string) []string { return a }, unitFlag: "_SYSTEMD_UNIT",
+		hookMatch: func(svc string) []string { return []string{"--unit=" + svc} }}
 	stayDownScenario(t, lb, e, "lcdown", freePort(t, stayDownPorts, stayDownPorts+999))
 }
 
@@ -340,6 +347,11 @@ func TestStaysDownAfterExit69UserManager(t *testing.T) {
 	lb.deploy(t, lb.goodApp())
 	ub := newUserBox(t, dir)
 	lb.box = ub.box
-	e := stayDownEnv{b: ub.box, sdl: lb.sdl, as: ub.asUser, user: true, unitFlag: "_SYSTEMD_USER_UNIT"}
+	// The hook's line carries USER_UNIT= and the user's _UID=, which
+	// journalctl --user-unit matches; a stream line from a hook that has
+	// exited may lack _SYSTEMD_USER_UNIT= (units.LogAfterExit). (As root,
+	// --user-unit would match _UID=0.)
+	e := stayDownEnv{b: ub.box, sdl: lb.sdl, as: ub.asUser, user: true, unitFlag: "_SYSTEMD_USER_UNIT",
+		hookMatch: func(svc string) []string { return []string{"USER_UNIT=" + svc, "_UID=" + strconv.Itoa(boxUID)} }}
 	stayDownScenario(t, lb, e, "lcdownuser", freePort(t, stayDownPorts+1000, stayDownPorts+1999))
 }
