@@ -56,6 +56,11 @@ type harness struct {
 	queue     int // connections queued on the launcher's own sockets
 	unlisten  int
 	lowered   map[int]bool // groups at the boot priority (env.priority)
+	// serving: groups that still wait for or hold connections (a group
+	// not listed serves no more); retired: groups given the lowest
+	// priority (env.retire), with how many times.
+	serving map[int]bool
+	retired map[int]int
 }
 
 type logRec struct{ h *harness }
@@ -78,7 +83,8 @@ func newHarness(t *testing.T, cfg Config, watchdog time.Duration) *harness {
 		t.Fatalf("test config: %v", err)
 	}
 	h := &harness{t: t, now: time.Unix(1_000_000, 0), nextPID: 100,
-		seen: map[int]observation{}, busyConns: map[int]int{}, alive: map[int]bool{}, frozen: map[int]bool{}, lowered: map[int]bool{}}
+		seen: map[int]observation{}, busyConns: map[int]int{}, alive: map[int]bool{}, frozen: map[int]bool{}, lowered: map[int]bool{},
+		serving: map[int]bool{}, retired: map[int]int{}}
 	e := env{
 		spawn: func(slot, gen int) (*worker, error) {
 			if h.spawnErr != nil {
@@ -133,6 +139,8 @@ func newHarness(t *testing.T, cfg Config, watchdog time.Duration) *harness {
 		queued:   func() int { return h.queue },
 		unlisten: func() { h.unlisten++ },
 		priority: func(pgid int, booting bool) { h.lowered[pgid] = booting },
+		serving:  func(pgid int) bool { return h.serving[pgid] },
+		retire:   func(pgid int) { h.retired[pgid]++ },
 	}
 	h.s = newSupervisor(cfg, e, watchdog, "/run/test/notify", h.now)
 	h.s.begin(h.now, " tcp 127.0.0.1:8000")
@@ -156,6 +164,15 @@ func (h *harness) toWake() {
 		h.now = h.s.wake
 	}
 	h.s.reconcile(h.now)
+}
+
+// wakeUntil wakes the supervisor at its deadlines until done (at most 100
+// times): for a step that follows other timers (another worker's looks).
+func (h *harness) wakeUntil(done func() bool) {
+	h.t.Helper()
+	for i := 0; i < 100 && !done(); i++ {
+		h.toWake()
+	}
 }
 
 func (h *harness) event(ev any) {

@@ -101,6 +101,24 @@ func (l *looker) holding(pgid int, pids []int) (observe.Conn, bool) {
 	return c, ok && err == nil
 }
 
+// serving: a process of group pgid waits for connections on a listener or
+// holds a connection accepted from one. True when the look cannot tell, or
+// would need /proc/PID/net's big tables (see holding).
+func (l *looker) serving(pgid int) bool {
+	if l.blind != "" || l.socks.Slow() {
+		return true
+	}
+	pids, err := l.fs.Group(l.self, pgid)
+	if err != nil {
+		return true
+	}
+	if w := l.fs.Accepting(pids, l.ls); w.Accepting || w.Unknown != "" {
+		return true
+	}
+	_, ok, err := l.fs.Holding(pids, l.ls, l.socks)
+	return ok || err != nil
+}
+
 // parked: a thread of the frozen process pid will resume a wait for
 // connections.
 func (l *looker) parked(pid int) bool {

@@ -107,6 +107,11 @@ func New(cfg Config, rt Runtime, stderr io.Writer) (*Master, error) {
 		queued:     m.queued,
 		unlisten:   m.unlisten,
 	}
+	if ok, why := canSetPriority(); ok {
+		e.serving, e.retire = look.serving, m.retire
+	} else {
+		m.log.Logf(prioInfo, "retired workers tear down at the priority they served at: %s (a unit allows it with SystemCallFilter=setpriority)", why)
+	}
 	if cfg.ReloadNice > 0 {
 		if p, why := newBootPriority(cfg.ReloadNice); p == nil {
 			m.log.Logf(prioInfo, "--reload-nice %d: off, successors boot at the launcher's priority: %s", cfg.ReloadNice, why)

@@ -332,7 +332,7 @@ func TestReloadRetiresOldWorkersLosslessly(t *testing.T) {
 		t.Fatal("old worker signalled with 3 requests in progress")
 	}
 	h.busyConns[old.pid()] = 0
-	h.toWake()
+	h.wakeUntil(func() bool { return contains(h.killsTo(old, k), syscall.SIGTERM) })
 	if !contains(h.killsTo(old, k), syscall.SIGTERM) {
 		t.Fatal("old worker not signalled once idle")
 	}
@@ -361,7 +361,9 @@ func TestStopDrainsTheQueueThenRefuses(t *testing.T) {
 		t.Fatal("a worker was signalled with connections still queued")
 	}
 	h.queue = 0
-	h.toWake()
+	h.wakeUntil(func() bool {
+		return contains(h.killsTo(w0, k), syscall.SIGTERM) && contains(h.killsTo(w1, k), syscall.SIGTERM)
+	})
 	if !contains(h.killsTo(w0, k), syscall.SIGTERM) || !contains(h.killsTo(w1, k), syscall.SIGTERM) {
 		t.Fatal("workers not signalled once the queue was empty")
 	}

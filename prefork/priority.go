@@ -24,6 +24,41 @@ type bootPriority struct {
 	boot int // a booting successor's
 }
 
+// lowestNice is the nice value a retired worker tears down at.
+const lowestNice = 19
+
+// retire gives group pgid the lowest CPU priority (see
+// supervisor.lowerable). Lowering needs no privilege; a group gone already
+// is no error.
+func (m *Master) retire(pgid int) {
+	err := unix.Setpriority(unix.PRIO_PGRP, pgid, lowestNice)
+	if err != nil && !errors.Is(err, unix.ESRCH) {
+		m.log.Logf(prioWarning, "setpriority(PRIO_PGRP, %d, %d): %v", pgid, lowestNice, err)
+	}
+}
+
+// canSetPriority reports whether setpriority(2) may be called here, and
+// why not: a unit's SystemCallFilter= without it (the default hardening
+// denies @resources) refuses it with EPERM even where the kernel would
+// allow it. It sets the calling thread's nice value to what it is, which
+// needs no privilege.
+func canSetPriority() (bool, string) {
+	errc := make(chan error)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		raw, err := unix.Getpriority(unix.PRIO_PROCESS, 0)
+		if err == nil {
+			err = unix.Setpriority(unix.PRIO_PROCESS, 0, 20-raw)
+		}
+		errc <- err
+	}()
+	if err := <-errc; err != nil {
+		return false, fmt.Sprintf("setpriority: %v", err)
+	}
+	return true, ""
+}
+
 // newBootPriority returns nil, and why, when booting successors cannot be
 // lowered by `by` and raised back: raising a nice value needs CAP_SYS_NICE
 // or an RLIMIT_NICE that allows it (a unit's LimitNICE=), and a worker left
@@ -34,7 +69,7 @@ func newBootPriority(by int) (*bootPriority, string) {
 		return nil, fmt.Sprintf("getpriority: %v", err)
 	}
 	base := 20 - raw // the system call's value is 20 - nice
-	boot := min(base+by, 19)
+	boot := min(base+by, lowestNice)
 	if boot <= base {
 		return nil, fmt.Sprintf("the launcher runs at nice %d already", base)
 	}

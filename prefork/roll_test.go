@@ -389,3 +389,53 @@ func TestSlowLoweredBootIsRaisedAtHalfTheStartTimeout(t *testing.T) {
 		t.Errorf("%s is %v, want still starting", succ.id, succ.state)
 	}
 }
+
+// A reload's old generation tears down at the lowest priority, but only
+// once it serves no more (a connection it still answers is not slowed),
+// and only once; a final stop lowers nothing.
+func TestRetiredWorkersTearDownAtLowestPriorityOnceIdle(t *testing.T) {
+	h := startReady(t, testConfig(), 0)
+	old0, old1 := h.cur(0), h.cur(1)
+	h.serving[old0.pid()] = true // still answers a request after its stop signal
+	h.reload()
+	h.ready(h.next(0), h.next(1))
+	for _, w := range []*worker{old0, old1} {
+		if w.state != wStopping || !w.signalled {
+			t.Fatalf("%s is %v (signalled %v), want signalled", w.id, w.state, w.signalled)
+		}
+		if h.retired[w.pid()] != 0 {
+			t.Errorf("%s lowered at its stop signal, before a look", w.id)
+		}
+	}
+	h.toWake()
+	if h.retired[old1.pid()] != 1 {
+		t.Errorf("%s serves no more and was lowered %d times, want 1", old1.id, h.retired[old1.pid()])
+	}
+	for range 5 {
+		h.toWake()
+	}
+	if h.retired[old0.pid()] != 0 {
+		t.Errorf("%s lowered while it still serves", old0.id)
+	}
+	h.serving[old0.pid()] = false
+	h.toWake()
+	if h.retired[old0.pid()] != 1 || h.retired[old1.pid()] != 1 {
+		t.Errorf("lowered %v, want each old worker once", h.retired)
+	}
+	h.mustLog("serves no more: tearing down at nice 19")
+	h.exit(old0, 0)
+	h.exit(old1, 0)
+
+	// The final stop: nothing else serves, and systemd waits for the exit.
+	cur0, cur1 := h.cur(0), h.cur(1)
+	h.signal(syscall.SIGTERM)
+	for range 5 {
+		h.toWake()
+	}
+	if !cur0.signalled || !cur1.signalled {
+		t.Fatalf("final stop: %s signalled %v, %s %v", cur0.id, cur0.signalled, cur1.id, cur1.signalled)
+	}
+	if h.retired[cur0.pid()]+h.retired[cur1.pid()] != 0 {
+		t.Errorf("a final stop lowered %v", h.retired)
+	}
+}

@@ -60,6 +60,7 @@ type worker struct {
 	signalled bool      // the stop signal went out (to the main process, or to the group once it exited)
 	mainGone  bool      // the main process exited; the rest of its group is being stopped
 	busy      int       // requests in progress at the last inspection
+	retired   bool      // tears down at the lowest priority (env.retire)
 	busyWhy   string
 }
 

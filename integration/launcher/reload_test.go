@@ -2,6 +2,7 @@ package launcher
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -450,6 +451,55 @@ func TestReloadSuccessorBootsAtLowerPriority(t *testing.T) {
 		t.Errorf("the ready successor %d at nice %d, want the launcher's %d", succ, n, base)
 	}
 	l.waitStderr(from, `^sdlaunch: reloading: rolling generation 2 \(surge 1\), booting at nice \+10 until ready$`, time.Minute)
+}
+
+// A reload's old worker whose exit takes time (atexit handlers, an
+// interpreter's teardown: here the testapp lingers after draining) spends
+// it at nice 19 once it serves no more, so that it takes only the CPU the
+// new generation leaves. While it still answers a request it keeps the
+// launcher's priority. Lowering needs no privilege.
+func TestRetiredWorkerTearsDownAtLowestPriority(t *testing.T) {
+	dir := t.TempDir()
+	hold, release := filepath.Join(dir, "hold"), filepath.Join(dir, "release")
+	l, _ := startServing(t, spec{Args: []string{"-w", "1"}, Env: []string{"TESTAPP_MODE=serve,linger=" + release}}, 1)
+	base := niceOf(t, l.mainPid())
+	old := l.waitWorkers(1, time.Minute)[0]
+	from := l.stderr.len()
+	answered := make(chan error, 1)
+	go func() {
+		code, _, err := l.get("/slow?ms=0&id=held&until_file=" + hold)
+		if err == nil && code != http.StatusOK {
+			err = fmt.Errorf("status %d", code)
+		}
+		answered <- err
+	}()
+	l.waitStderr(from, fmt.Sprintf(`pid=%d slow begin id=held`, old), time.Minute)
+	l.signal(syscall.SIGHUP)
+	l.waitStderr(from, `^sdlaunch: reload done: generation 2 ready`, time.Minute)
+	var succ int
+	for _, p := range l.workerPids() {
+		if p != old {
+			succ = p
+		}
+	}
+	if n := niceOf(t, old); n != base {
+		t.Errorf("the old worker %d, still answering a request, at nice %d; want the launcher's %d", old, n, base)
+	}
+	if err := os.WriteFile(hold, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-answered; err != nil {
+		t.Fatalf("the request the old worker held: %v", err)
+	}
+	l.waitStderr(from, fmt.Sprintf(`pid=%d drained, lingering`, old), time.Minute)
+	waitUntil(t, time.Minute, fmt.Sprintf("old worker %d at nice 19", old), func() bool { return niceOf(t, old) == 19 })
+	if succ == 0 || niceOf(t, succ) != base {
+		t.Errorf("the new worker %d is not at the launcher's nice %d", succ, base)
+	}
+	if err := os.WriteFile(release, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l.waitStderr(from, fmt.Sprintf(`^sdlaunch: worker 0 \(pid %d, generation 1\) exited with status 0`, old), time.Minute)
 }
 
 // niceOf is field 19 of /proc/PID/stat.

@@ -15,6 +15,8 @@
 //	                       ignore-term       ignore SIGTERM (SIGKILL escalation tests)
 //	                       grandchild        spawn a child of our own that ignores
 //	                                         SIGTERM/SIGINT and never exits
+//	                       linger=PATH       once drained, stay (holding nothing)
+//	                                         until PATH exists, as a slow exit does
 //	TESTAPP_READY_DELAY  delay before READY=1 in notify mode (default 0)
 //	TESTAPP_HANG_AFTER   delay before hanging in hang mode (default 0)
 //
@@ -122,7 +124,7 @@ func parseConfig(args []string) (config, error) {
 		}
 		name, val, _ := strings.Cut(m, "=")
 		switch name {
-		case "serve", "exit-at-boot", "notify", "hang", "ignore-term", "grandchild":
+		case "serve", "exit-at-boot", "notify", "hang", "ignore-term", "grandchild", "linger":
 		default:
 			return config{}, fmt.Errorf("unknown mode %q", name)
 		}
@@ -237,6 +239,14 @@ func (a *app) main() int {
 	if err := drain(srv, live, serveErr, &open, 2*time.Minute); err != nil {
 		a.con.logf("testapp: shutdown: %v", err)
 		return 12
+	}
+	if f := a.cfg.modes["linger"]; f != "" {
+		a.con.logf("testapp: w=%s pid=%d drained, lingering until %s exists", a.worker, pid, f)
+		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if _, err := os.Stat(f); err == nil {
+				break
+			}
+		}
 	}
 	a.con.logf("testapp: w=%s pid=%d drained, exiting 0", a.worker, pid)
 	return 0
