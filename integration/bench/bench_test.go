@@ -191,3 +191,23 @@ func TestCharts(t *testing.T) {
 		_ = writeCharts(&results{ms: ms}, out)
 	}
 }
+
+func TestListenQueued(t *testing.T) {
+	// /proc/net/tcp entries: a listener on 2024 with 0x12 queued, an
+	// established connection to it (not counted), a listener on another
+	// port, and a second listener on 2024 (SO_REUSEPORT).
+	table := `   0: 0100007F:07E8 00000000:0000 0A 00000000:00000012 00:00000000 00000000     0        0 1076 1 0 100 0 0 10 0
+   1: 0100007F:07E8 0100007F:D2F0 01 00000000:00000040 00:00000000 00000000     0        0 1077 1 0 100 0 0 10 0
+   2: 0100007F:90CD 00000000:0000 0A 00000000:00000008 00:00000000 00000000     0        0 1078 1 0 100 0 0 10 0
+   3: 00000000:07E8 00000000:0000 0A 00000000:00000001 00:00000000 00000000     0        0 1079 1 0 100 0 0 10 0
+`
+	if n, err := listenQueued(table, 2024); err != nil || n != 0x12+1 {
+		t.Errorf("port 2024: %d, %v; want %d", n, err, 0x12+1)
+	}
+	if _, err := listenQueued(table, 9); err == nil {
+		t.Error("port 9: no error for a port nothing listens on")
+	}
+	if _, err := listenQueued("   0: 0100007F:07E8 00000000:0000 0A 00000000\n", 2024); err == nil {
+		t.Error("no error for a bad queue field")
+	}
+}

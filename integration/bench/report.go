@@ -23,6 +23,9 @@ func progressLine(m *measurement) string {
 	if len(m.ops) > 0 {
 		s += ", ops " + opList(m.ops)
 	}
+	if m.overflows > 0 {
+		s += fmt.Sprintf(", accept queue overflowed %s times", thousands(int(m.overflows)))
+	}
 	if m.err != nil {
 		s += "; ERROR: " + m.err.Error()
 	}
@@ -46,6 +49,7 @@ type record struct {
 	MaxMS       float64   `json:"max_ms"`
 	StallMS     float64   `json:"stall_ms"`
 	SteadyMaxMS float64   `json:"steady_max_ms"`
+	Overflows   int64     `json:"listen_overflows"` // TcpExt ListenOverflows during it; -1: unknown
 	Error       string    `json:"error,omitempty"`
 }
 
@@ -54,7 +58,8 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 func toRecord(m *measurement) record {
 	r := record{Scenario: m.scenario(), Setup: m.setup, Op: m.op, Loop: m.loop, Rate: m.rate, Ops: len(m.ops), OpMS: []float64{},
 		Requests: m.load.Total, Failed: m.load.Failed, Errors: m.load.Errors,
-		P50MS: ms(m.load.P50), P99MS: ms(m.load.P99), MaxMS: ms(m.load.MaxLatency), StallMS: ms(m.stall), SteadyMaxMS: ms(m.steadyMax)}
+		P50MS: ms(m.load.P50), P99MS: ms(m.load.P99), MaxMS: ms(m.load.MaxLatency), StallMS: ms(m.stall), SteadyMaxMS: ms(m.steadyMax),
+		Overflows: m.overflows}
 	for _, o := range m.ops {
 		r.OpMS = append(r.OpMS, ms(o.End-o.Start))
 	}
@@ -136,12 +141,27 @@ func markdown(cfg *config, res *results) string {
 		}
 	}
 	b.WriteString("\n")
+	if o := overflowList(rows); o != "" {
+		fmt.Fprintf(&b, "\nThe accept queue overflowed (the kernel's TcpExt ListenOverflows: SYNs dropped, requests that then time out) in %s; in no other scenario. Each scenario starts with an empty queue.\n", o)
+	}
 	writeExtras(&b, cfg, res)
 	writeGoals(&b, cfg, res)
 	if len(res.problems) > 0 {
 		fmt.Fprintf(&b, "\n**Could not run:**\n\n- %s\n", strings.Join(res.problems, "\n- "))
 	}
 	return b.String()
+}
+
+// overflowList names the scenarios whose accept queue overflowed, with
+// the counts.
+func overflowList(ms []measurement) string {
+	var out []string
+	for _, m := range ms {
+		if m.overflows > 0 {
+			out = append(out, fmt.Sprintf("%s (%s): %s", m.name(), m.loop, thousands(int(m.overflows))))
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 func busyNote(res *results) string {

@@ -60,6 +60,7 @@ type measurement struct {
 	steadyMax       time.Duration // worst latency away from operations
 	series          []bin         // latency over time, for the charts
 	samples         []load.Sample // kept for the reload timeline only
+	overflows       int64         // TcpExt ListenOverflows during the scenario (-1: unknown)
 	err             error
 }
 
@@ -96,6 +97,11 @@ func underLoad(ctx context.Context, cfg *config, m measurement, url string, op f
 		m.err = err
 		return m
 	}
+	if err := awaitEmptyQueue(ctx, url); err != nil {
+		m.err = fmt.Errorf("before the load: %w", err)
+		return m
+	}
+	overflowsBefore, overflowsErr := listenOverflows()
 	opts := loadOpts(cfg, m.loop, url)
 	m.rate = opts.Rate
 	loadCtx, stopLoad := context.WithCancel(ctx)
@@ -135,6 +141,10 @@ func underLoad(ctx context.Context, cfg *config, m measurement, url string, op f
 	_ = sleepUntil(ctx, end)
 	stopLoad()
 	m.load = <-results
+	m.overflows = -1
+	if after, err := listenOverflows(); err == nil && overflowsErr == nil {
+		m.overflows = after - overflowsBefore
+	}
 	if m.err == nil && m.load.Err != nil {
 		m.err = m.load.Err
 	}
