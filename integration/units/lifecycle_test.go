@@ -394,6 +394,10 @@ func TestLifecycleReloadUnderLoad(t *testing.T) {
 	// LimitNICE=+0 only with CAP_SYS_RESOURCE, which a host's PID 1 has and
 	// nspawn withholds (here even root lacks it: prlimit --nice=0:20 is
 	// refused). Without it the launcher must say, once, that it is off.
+	// The unit allows setpriority, so retired workers may tear down at
+	// nice 19 (whether one lives long enough to be seen idle is the
+	// machine's speed): the launcher must not say that is off, and no
+	// lowering may fail.
 	lowered, off := 0, ""
 	for _, e := range lb.journal(t, "-u", name+".service", "SYSLOG_IDENTIFIER=sdlaunch") {
 		switch m := e["MESSAGE"]; {
@@ -401,6 +405,8 @@ func TestLifecycleReloadUnderLoad(t *testing.T) {
 			lowered++
 		case strings.HasPrefix(m, "--reload-nice"):
 			off = m
+		case strings.HasPrefix(m, "retired workers tear down at the priority they served at"), strings.HasPrefix(m, "setpriority("):
+			t.Errorf("with setpriority allowed by the unit, the launcher said %q", m)
 		}
 	}
 	if pid1CanRaiseLimits(t, lb) {
