@@ -42,7 +42,9 @@ type env struct {
 	// freeze stops every process of group pgid (SIGSTOP) and returns once
 	// they have all stopped; busy then counts the accepted connections its
 	// processes hold with a request in progress; thaw continues the group.
-	// A nil freeze means stops cannot be made lossless here.
+	// A freeze error wrapping observe.ErrNotStopped (a thread did not stop
+	// in time; the group is thawed) is worth another try. A nil freeze
+	// means stops cannot be made lossless here.
 	freeze func(pgid int) error
 	busy   func(pgid int) (n int, detail string, err error)
 	thaw   func(pgid int)

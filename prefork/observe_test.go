@@ -1,10 +1,13 @@
 package prefork
 
 import (
+	"fmt"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sdlaunch/sdlaunch/prefork/observe"
 )
 
 func acceptConfig() Config {
@@ -395,6 +398,53 @@ func TestFreezeFailureStillStops(t *testing.T) {
 		t.Fatal("no stop signal when the group cannot be frozen")
 	}
 	h.mustLog("cannot freeze its process group")
+}
+
+// A group with a thread that did not stop in time (runnable on a busy
+// machine) is looked at again, not signalled without a look (CI run 26: a
+// request cut); at half of --graceful-timeout it is signalled anyway.
+func TestFreezeTimeoutLooksAgain(t *testing.T) {
+	h := startReady(t, testConfig(), 0)
+	notStopped := fmt.Errorf("freeze group 7: pid 7 thread 7 (state R) %w after 200ms", observe.ErrNotStopped)
+	failing := 2
+	real := h.s.env.freeze
+	h.s.env.freeze = func(pgid int) error {
+		if failing > 0 {
+			failing--
+			return notStopped
+		}
+		return real(pgid)
+	}
+	w := h.cur(0)
+	k := len(h.kills)
+	h.signal(syscall.SIGTERM)
+	if contains(h.killsTo(w, k), syscall.SIGTERM) {
+		t.Fatal("signalled without a look after a freeze that timed out")
+	}
+	h.wakeUntil(func() bool { return contains(h.killsTo(w, k), syscall.SIGTERM) })
+	if !contains(h.killsTo(w, k), syscall.SIGTERM) || failing != 0 {
+		t.Fatalf("not signalled once a freeze succeeded (freezes left to fail: %d)", failing)
+	}
+	if h.logged("cannot freeze its process group") {
+		t.Error("warned about a freeze that succeeded on a later try")
+	}
+
+	// Never stops in time: signalled at half of --graceful-timeout.
+	h2 := startReady(t, testConfig(), 0)
+	h2.s.env.freeze = func(int) error { return notStopped }
+	w2 := h2.cur(0)
+	k2 := len(h2.kills)
+	h2.signal(syscall.SIGTERM)
+	h2.advance(testConfig().GracefulTimeout/2 - time.Millisecond)
+	if contains(h2.killsTo(w2, k2), syscall.SIGTERM) {
+		t.Fatal("signalled before half of --graceful-timeout")
+	}
+	h2.advance(time.Millisecond)
+	h2.wakeUntil(func() bool { return contains(h2.killsTo(w2, k2), syscall.SIGTERM) })
+	if !contains(h2.killsTo(w2, k2), syscall.SIGTERM) {
+		t.Fatal("never signalled a group that cannot be frozen in time")
+	}
+	h2.mustLog("cannot freeze its process group")
 }
 
 // One look that cannot see is not blindness: a wait resumed after a signal

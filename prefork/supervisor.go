@@ -1,11 +1,13 @@
 package prefork
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"syscall"
 	"time"
 
+	"github.com/sdlaunch/sdlaunch/prefork/observe"
 	"golang.org/x/sys/unix"
 )
 
@@ -443,6 +445,17 @@ func (s *supervisor) stepStop(w *worker, now time.Time) {
 		return
 	}
 	if err := s.env.freeze(w.pid()); err != nil {
+		if errors.Is(err, observe.ErrNotStopped) && now.Before(w.cleanBy) {
+			// A thread did not stop in time (on a busy machine a runnable
+			// thread may wait longer for a CPU): the group was thawed;
+			// look again shortly, as with a request in progress. Signalling
+			// without a look cut a request (CI run 26).
+			w.busy, w.busyWhy = 0, err.Error()
+			w.looks++
+			w.nextLook = now.Add(inspectDelay(w.looks))
+			s.at(w.nextLook)
+			return
+		}
 		s.env.log.Logf(prioWarning, "%s: cannot freeze its process group to look for requests in progress (%v); sending the stop signal now", w.id, err)
 		s.signalStop(w, target, now)
 		return

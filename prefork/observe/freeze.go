@@ -9,6 +9,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// ErrNotStopped: a thread of the group did not stop within Freeze's
+// timeout (runnable on a busy machine, or in an uninterruptible sleep); a
+// later try may succeed.
+var ErrNotStopped = errors.New("not stopped")
+
 // Freeze stops process group pgid (SIGSTOP to the group) and waits until
 // every thread of every process of the group, among the descendants of
 // launcher, is stopped ('T' or 't' in /proc/PID/task/TID/stat) or gone:
@@ -17,7 +22,8 @@ import (
 // after the signal was sent: once kill(2) has returned no member can fork a
 // process that escapes the stop (fork restarts when a group signal is
 // pending), so the list is complete. On timeout the group stays stopped and
-// the error names a thread that is not; the caller decides (Thaw, or kill).
+// the error (ErrNotStopped) names a thread that is not; the caller decides
+// (Thaw, or kill).
 func (fs FS) Freeze(launcher, pgid int, timeout time.Duration) ([]int, error) {
 	if err := unix.Kill(-pgid, unix.SIGSTOP); err != nil {
 		return nil, fmt.Errorf("freeze group %d: SIGSTOP: %w", pgid, err)
@@ -37,7 +43,7 @@ func (fs FS) Freeze(launcher, pgid int, timeout time.Duration) ([]int, error) {
 			return pids, nil
 		}
 		if time.Now().After(end) {
-			return pids, fmt.Errorf("freeze group %d: %s not stopped after %v", pgid, running, timeout)
+			return pids, fmt.Errorf("freeze group %d: %s %w after %v", pgid, running, ErrNotStopped, timeout)
 		}
 		time.Sleep(pause)
 		pause = min(2*pause, 5*time.Millisecond)
