@@ -211,3 +211,18 @@ func TestListenQueued(t *testing.T) {
 		t.Error("no error for a bad queue field")
 	}
 }
+
+func TestClientSockets(t *testing.T) {
+	// To port 2024 (07E8): an orphan in FIN_WAIT1 (04), one connecting
+	// (02), one in TIME_WAIT (06, left out); the server's side of a
+	// connection (local 2024, left out); a client of another port.
+	table := `   0: 0100007F:D2F0 0100007F:07E8 04 00000040:00000000 01:00000033 00000000     0        0 0 1 0 100 0 0 10 -1
+   1: 0100007F:D2F1 0100007F:07E8 02 00000000:00000000 01:00000033 00000000     0        0 0 1 0 100 0 0 10 -1
+   2: 0100007F:D2F2 0100007F:07E8 06 00000000:00000000 03:00000033 00000000     0        0 0 3 0
+   3: 0100007F:07E8 0100007F:D2F3 01 00000000:00000000 00:00000000 00000000     0        0 1080 1 0 100 0 0 10 0
+   4: 0100007F:D2F4 0100007F:90CD 04 00000040:00000000 01:00000033 00000000     0        0 0 1 0 100 0 0 10 -1
+`
+	if n := clientSockets(table, 2024); n != 2 {
+		t.Errorf("client sockets to 2024: %d, want 2", n)
+	}
+}

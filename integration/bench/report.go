@@ -142,7 +142,7 @@ func markdown(cfg *config, res *results) string {
 	}
 	b.WriteString("\n")
 	if o := overflowList(rows); o != "" {
-		fmt.Fprintf(&b, "\nThe accept queue overflowed (the kernel's TcpExt ListenOverflows: SYNs dropped, requests that then time out) in %s; in no other scenario. Each scenario starts with an empty queue.\n", o)
+		fmt.Fprintf(&b, "\nThe accept queue overflowed (the kernel's TcpExt ListenOverflows: SYNs dropped, requests that then time out) in %s; in no other scenario. Each scenario starts with an empty queue and no client socket left by the one before.\n", o)
 	}
 	writeExtras(&b, cfg, res)
 	writeGoals(&b, cfg, res)

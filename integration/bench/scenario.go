@@ -97,7 +97,7 @@ func underLoad(ctx context.Context, cfg *config, m measurement, url string, op f
 		m.err = err
 		return m
 	}
-	if err := awaitEmptyQueue(ctx, url); err != nil {
+	if err := awaitQuiet(ctx, url); err != nil {
 		m.err = fmt.Errorf("before the load: %w", err)
 		return m
 	}
