@@ -25,9 +25,9 @@ type env struct {
 	// a serving worker (booting) or gives it the launcher's back; nil:
 	// successors boot at the launcher's priority.
 	priority func(pgid int, booting bool)
-	// serving reports whether a process of group pgid waits for
-	// connections on a listening socket or holds one it accepted (true
-	// when it cannot tell); retire gives group pgid the lowest CPU priority
+	// serving reports whether a process of group pgid still holds a
+	// listening socket or a connection it accepted (true when it cannot
+	// tell); retire gives group pgid the lowest CPU priority
 	// for its teardown. nil: retired workers tear down at the priority
 	// they served at.
 	serving func(pgid int) bool

@@ -101,9 +101,15 @@ func (l *looker) holding(pgid int, pids []int) (observe.Conn, bool) {
 	return c, ok && err == nil
 }
 
-// serving: a process of group pgid waits for connections on a listener or
-// holds a connection accepted from one. True when the look cannot tell, or
-// would need /proc/PID/net's big tables (see holding).
+// serving: a process of group pgid still holds a listening socket (it may
+// accept again) or a connection accepted from one. True when the look
+// cannot tell, or would need /proc/PID/net's big tables (see holding).
+// Not "waits for connections": a saturated sync worker told to stop goes
+// on from one connection to the next until it sees the signal, and a look
+// between two of them saw it neither waiting nor holding one; lowered
+// then, it served its next requests at nice 19 (make bench, systemd open
+// loop: retired gunicorn workers runnable at nice 19 while requests timed
+// out).
 func (l *looker) serving(pgid int) bool {
 	if l.blind != "" || l.socks.Slow() {
 		return true
@@ -112,7 +118,7 @@ func (l *looker) serving(pgid int) bool {
 	if err != nil {
 		return true
 	}
-	if w := l.fs.Accepting(pids, l.ls); w.Accepting || w.Unknown != "" {
+	if held, err := l.fs.HoldsListener(pids, l.ls); held || err != nil {
 		return true
 	}
 	_, ok, err := l.fs.Holding(pids, l.ls, l.socks)

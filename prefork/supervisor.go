@@ -534,9 +534,10 @@ func (s *supervisor) signalStop(w *worker, target int, now time.Time) {
 // connection: its exit (atexit handlers, a Python interpreter's teardown,
 // 2.4-3.2 s of wall time under load in the bench's timeline, at the
 // priority of the generation that serves) then takes only the CPU that
-// serving and booting leave. It is lowered only once it neither waits for
-// connections nor holds one it accepted, so that what it still answers is
-// not slowed. Lowering needs
+// serving and booting leave. It is lowered only once none of its
+// processes holds a listening socket or a connection accepted from one, so
+// that nothing it still answers is slowed. (A gunicorn worker keeps its
+// listener until it exits: only the arbiter's teardown is lowered.) Lowering needs
 // no privilege. Not at a final stop: nothing else serves then, and systemd
 // waits for the exit.
 func (s *supervisor) lowerable(w *worker) bool {

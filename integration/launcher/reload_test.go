@@ -456,12 +456,14 @@ func TestReloadSuccessorBootsAtLowerPriority(t *testing.T) {
 // A reload's old worker whose exit takes time (atexit handlers, an
 // interpreter's teardown: here the testapp lingers after draining) spends
 // it at nice 19 once it serves no more, so that it takes only the CPU the
-// new generation leaves. While it still answers a request it keeps the
+// new generation leaves. While it still answers a request, or still holds
+// the listening socket (a saturated sync server accepts again before it
+// notices its stop signal: the testapp keeps a duplicate), it keeps the
 // launcher's priority. Lowering needs no privilege.
 func TestRetiredWorkerTearsDownAtLowestPriority(t *testing.T) {
 	dir := t.TempDir()
-	hold, release := filepath.Join(dir, "hold"), filepath.Join(dir, "release")
-	l, _ := startServing(t, spec{Args: []string{"-w", "1"}, Env: []string{"TESTAPP_MODE=serve,linger=" + release}}, 1)
+	hold, listener, release := filepath.Join(dir, "hold"), filepath.Join(dir, "listener"), filepath.Join(dir, "release")
+	l, _ := startServing(t, spec{Args: []string{"-w", "1"}, Env: []string{"TESTAPP_MODE=serve,hold-listener=" + listener + ",linger=" + release}}, 1)
 	base := niceOf(t, l.mainPid())
 	old := l.waitWorkers(1, time.Minute)[0]
 	from := l.stderr.len()
@@ -490,6 +492,17 @@ func TestRetiredWorkerTearsDownAtLowestPriority(t *testing.T) {
 	}
 	if err := <-answered; err != nil {
 		t.Fatalf("the request the old worker held: %v", err)
+	}
+	// Drained, but holding the listening socket: the launcher looks every
+	// 50 ms at most; a lowering would show within this wait (a slower
+	// machine may look fewer times, which can only hide a fault).
+	l.waitStderr(from, fmt.Sprintf(`pid=%d drained, holding 1 listening socket`, old), time.Minute)
+	time.Sleep(500 * time.Millisecond)
+	if n := niceOf(t, old); n != base {
+		t.Errorf("the old worker %d, holding the listening socket, at nice %d; want the launcher's %d", old, n, base)
+	}
+	if err := os.WriteFile(listener, nil, 0o600); err != nil {
+		t.Fatal(err)
 	}
 	l.waitStderr(from, fmt.Sprintf(`pid=%d drained, lingering`, old), time.Minute)
 	waitUntil(t, time.Minute, fmt.Sprintf("old worker %d at nice 19", old), func() bool { return niceOf(t, old) == 19 })

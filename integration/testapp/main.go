@@ -17,6 +17,10 @@
 //	                                         SIGTERM/SIGINT and never exits
 //	                       linger=PATH       once drained, stay (holding nothing)
 //	                                         until PATH exists, as a slow exit does
+//	                       hold-listener=PATH  on the stop signal, keep a duplicate of
+//	                                         each listening socket (accepting nothing)
+//	                                         until PATH exists, as a server that
+//	                                         closes its listener only at exit does
 //	TESTAPP_READY_DELAY  delay before READY=1 in notify mode (default 0)
 //	TESTAPP_HANG_AFTER   delay before hanging in hang mode (default 0)
 //
@@ -124,7 +128,7 @@ func parseConfig(args []string) (config, error) {
 		}
 		name, val, _ := strings.Cut(m, "=")
 		switch name {
-		case "serve", "exit-at-boot", "notify", "hang", "ignore-term", "grandchild", "linger":
+		case "serve", "exit-at-boot", "notify", "hang", "ignore-term", "grandchild", "linger", "hold-listener":
 		default:
 			return config{}, fmt.Errorf("unknown mode %q", name)
 		}
@@ -236,20 +240,65 @@ func (a *app) main() int {
 		close(a.stopping)
 	}
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
+	var held []int
+	if a.cfg.has("hold-listener") {
+		for _, l := range live {
+			if fd, err := dupListener(l); err == nil {
+				held = append(held, fd)
+			} else {
+				a.con.logf("testapp: hold-listener: %v", err)
+			}
+		}
+	}
 	if err := drain(srv, live, serveErr, &open, 2*time.Minute); err != nil {
 		a.con.logf("testapp: shutdown: %v", err)
 		return 12
 	}
+	if f := a.cfg.modes["hold-listener"]; f != "" {
+		a.con.logf("testapp: w=%s pid=%d drained, holding %d listening socket(s) until %s exists", a.worker, pid, len(held), f)
+		awaitFile(f)
+		for _, fd := range held {
+			_ = syscall.Close(fd)
+		}
+	}
 	if f := a.cfg.modes["linger"]; f != "" {
 		a.con.logf("testapp: w=%s pid=%d drained, lingering until %s exists", a.worker, pid, f)
-		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			if _, err := os.Stat(f); err == nil {
-				break
-			}
-		}
+		awaitFile(f)
 	}
 	a.con.logf("testapp: w=%s pid=%d drained, exiting 0", a.worker, pid)
 	return 0
+}
+
+// awaitFile returns once path exists (at most 2 minutes).
+func awaitFile(path string) {
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+	}
+}
+
+// dupListener duplicates l's descriptor (close-on-exec) without touching
+// its flags: (*os.File).Fd() would make the shared socket blocking.
+func dupListener(l net.Listener) (int, error) {
+	sc, ok := l.(syscall.Conn)
+	if !ok {
+		return -1, fmt.Errorf("%T has no descriptor", l)
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd, dupErr := -1, error(nil)
+	if err := rc.Control(func(raw uintptr) {
+		fd, dupErr = syscall.Dup(int(raw))
+		if dupErr == nil {
+			syscall.CloseOnExec(fd)
+		}
+	}); err != nil {
+		return -1, err
+	}
+	return fd, dupErr
 }
 
 // drain stops accepting and waits for every accepted connection to be
