@@ -530,16 +530,16 @@ func (s *supervisor) signalStop(w *worker, target int, now time.Time) {
 }
 
 // A worker retired while others serve (a reload's old generation, a
-// scale-down, a recycled worker) tears down at nice 19 once it holds no
-// connection: its exit (atexit handlers, a Python interpreter's teardown,
-// 2.4-3.2 s of wall time under load in the bench's timeline, at the
-// priority of the generation that serves) then takes only the CPU that
-// serving and booting leave. It is lowered only once none of its
-// processes holds a listening socket or a connection accepted from one, so
-// that nothing it still answers is slowed. (A gunicorn worker keeps its
-// listener until it exits: only the arbiter's teardown is lowered.) Lowering needs
-// no privilege. Not at a final stop: nothing else serves then, and systemd
-// waits for the exit.
+// scale-down, a recycled worker) tears down at nice 19 once it serves no
+// more: its exit (atexit handlers, a Python interpreter's teardown, 2.4-3.2
+// s of wall time under load in the bench's timeline, at the priority of
+// the generation that serves) then takes only the CPU that serving and
+// booting leave. "Serves no more": none of its processes holds a listening
+// socket or a connection accepted from one (env.serving), so that nothing
+// it still answers is slowed; a gunicorn worker lets go of its listener
+// only as it exits, so mostly its arbiter's teardown is lowered. Lowering
+// needs no privilege. Not at a final stop: nothing else serves then, and
+// systemd waits for the exit.
 func (s *supervisor) lowerable(w *worker) bool {
 	return !s.stopping && !w.retired && s.env.retire != nil && s.env.serving != nil
 }
