@@ -226,3 +226,15 @@ func TestClientSockets(t *testing.T) {
 		t.Errorf("client sockets to 2024: %d, want 2", n)
 	}
 }
+
+func TestStatTicks(t *testing.T) {
+	// pid (comm with ") " in it) state ppid ... utime stime cutime cstime ...
+	stat := "4242 (gun) icorn) S 17 4242 17 0 -1 4194304 6250 0 1 0 33 17 5 2 20 0 1 0 6015322 36237312"
+	ppid, ticks, err := statTicks(stat)
+	if err != nil || ppid != 17 || ticks != 33+17+5+2 {
+		t.Errorf("statTicks: ppid %d, ticks %d, %v; want 17, %d", ppid, ticks, err, 33+17+5+2)
+	}
+	if _, _, err := statTicks("4242 (gunicorn) S 17"); err == nil {
+		t.Error("no error for a short stat line")
+	}
+}

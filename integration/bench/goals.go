@@ -154,6 +154,9 @@ func writeGoals(b *strings.Builder, cfg *config, res *results) {
 			fmt.Fprintf(b, "- Accept balance, %s: max/min %.2f (reported; no goal)\n", x.name, x.skew())
 		}
 	}
+	if rc := res.reloadCost; rc != nil && rc.err == nil && rc.hup > 0 {
+		fmt.Fprintf(b, "- Reload CPU, no load (the new generation's boot and the old one's teardown, every process): sdlaunch %.2f CPU s per reload, gunicorn's own HUP %.2f, ratio %.2f (reported; what an open-loop reload on a busy machine is bound by)\n", rc.sdlaunch, rc.hup, rc.sdlaunch/rc.hup)
+	}
 }
 
 func ratioOf(a, b time.Duration) float64 {
@@ -218,6 +221,9 @@ func extrasJSON(cfg *config, res *results) any {
 		bl = append(bl, map[string]any{"app": x.name, "per_worker": x.counts, "max_over_min": x.skew(), "error": errText(x.err)})
 	}
 	out["balance"] = bl
+	if rc := res.reloadCost; rc != nil {
+		out["reload_cost"] = map[string]any{"reloads": rc.reloads, "sdlaunch_cpu_s": rc.sdlaunch, "gunicorn_hup_cpu_s": rc.hup, "error": errText(rc.err)}
+	}
 	return out
 }
 

@@ -43,7 +43,7 @@ var appPy []byte
 var readyFromWorker []byte
 
 // allScenarios are the parts of a run, in the order they run.
-var allScenarios = []string{"boot", "baseline", "supervisord", "systemd", "worker-ready", "standalone", "reqpath", "logs", "scale", "balance"}
+var allScenarios = []string{"boot", "baseline", "supervisord", "systemd", "worker-ready", "standalone", "reqpath", "logs", "scale", "reloadcost", "balance"}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -89,6 +89,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if cfg.quick && !scenariosSet {
 		delete(want, "worker-ready") // an experiment, not a setup: full runs only
+		delete(want, "reloadcost")   // an explanation, not a goal: full runs only
 	}
 	for l := range strings.SplitSeq(*loops, ",") {
 		if l != "closed" && l != "open" {

@@ -10,19 +10,20 @@ import (
 
 // results is everything one run measured.
 type results struct {
-	boot      []time.Duration // the app's own boot, alone
-	capacity  float64         // closed-loop req/s of the baseline
-	ms        []measurement
-	timelines []timeline
-	long      *measurement
-	reqpath   []pathResult
-	logs      *logResult
-	scale     []scalePoint
-	balance   []balanceResult
-	problems  []string
-	took      time.Duration
-	loadStart string
-	loadEnd   string
+	boot       []time.Duration // the app's own boot, alone
+	capacity   float64         // closed-loop req/s of the baseline
+	ms         []measurement
+	timelines  []timeline
+	long       *measurement
+	reqpath    []pathResult
+	logs       *logResult
+	scale      []scalePoint
+	reloadCost *reloadCost
+	balance    []balanceResult
+	problems   []string
+	took       time.Duration
+	loadStart  string
+	loadEnd    string
 }
 
 // timeline is the reload timeline of one scenario's worst operation.
@@ -97,6 +98,9 @@ func measureAll(ctx context.Context, cfg *config, want map[string]bool) *results
 	}
 	if want["scale"] {
 		measureScale(ctx, cfg, res)
+	}
+	if want["reloadcost"] {
+		measureReloadCost(ctx, cfg, res)
 	}
 	if want["balance"] {
 		measureBalance(ctx, cfg, res)
