@@ -3,26 +3,10 @@ package observe
 import (
 	"os"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
 func TestHoldsListener(t *testing.T) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(fd, 8); err != nil {
-		t.Fatal(err)
-	}
-	l, err := Describe(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, l := tcpListener(t)
 	self := []int{os.Getpid()}
 	if held, err := Live().HoldsListener(self, []Listener{l}); err != nil || !held {
 		t.Errorf("HoldsListener of the listener this process holds: %v, %v", held, err)
