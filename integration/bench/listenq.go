@@ -136,26 +136,22 @@ const quietWait = 3 * time.Minute
 // and says what was left at the bound.
 func awaitQuiet(ctx context.Context, rawURL string) error {
 	deadline := time.Now().Add(quietWait)
-	for {
+	return pollEvery(ctx, 20*time.Millisecond, func() (bool, error) {
 		table, port, err := tcpTable(rawURL)
 		if err != nil {
-			return err
+			return true, err
 		}
 		q, err := listenQueued(table, port)
 		if err != nil {
-			return err
+			return true, err
 		}
 		c := clientSockets(table, port)
-		if q == 0 && c == 0 {
-			return nil
+		switch {
+		case q == 0 && c == 0:
+			return true, nil
+		case time.Now().After(deadline):
+			return true, fmt.Errorf("after %s, %d connections still queued on %s and %d client sockets to it", quietWait, q, rawURL, c)
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("after %s, %d connections still queued on %s and %d client sockets to it", quietWait, q, rawURL, c)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+		return false, nil
+	})
 }
