@@ -186,7 +186,7 @@ func scaleSlopes(ps []scalePoint) string {
 func extrasJSON(cfg *config, res *results) any {
 	out := map[string]any{
 		"capacity_rps": res.capacity, "open_loop_rate": cfg.rate, "workers": cfg.workers, "clients": cfg.clients,
-		"ops_per_scenario": cfg.k, "duration_s": cfg.duration.Seconds(), "load_start": res.loadStart, "load_end": res.loadEnd,
+		"ops_per_scenario": cfg.k, "duration_s": cfg.duration.Seconds(), "load_start": res.loadStart, "load_end": res.loadEnd, "autogroup_off": cfg.autogroup.off(),
 		"took_s": res.took.Seconds(), "problems": res.problems,
 	}
 	var boot []float64

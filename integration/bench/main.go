@@ -74,6 +74,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	readme := fs.String("readme", "", "README whose <!-- bench:begin --> ... <!-- bench:end --> section gets the new table")
 	keep := fs.Bool("keep", false, "keep the scratch directory (configs, logs, journal) even on success")
 	quiet := fs.Bool("q", false, "no progress lines on stderr")
+	keepAutogroup := fs.Bool("autogroup", false, "leave the kernel's autogroup scheduler on if it is (by default the bench turns it off for its run and back on after: see autogroup.go)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -152,6 +153,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	cfg.loadStart = loadAvg()
+	ag, err := neutralizeAutogroup(*keepAutogroup)
+	if err != nil { // not root: the systemd scenarios will say so too
+		fmt.Fprintf(stderr, "bench: %v (left as it is)\n", err)
+	}
+	defer func() {
+		if err := ag.restore(); err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+		}
+	}()
+	cfg.autogroup = ag
 	if err := prepare(cfg); err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 1

@@ -117,8 +117,8 @@ func writeJSON(path string, v any) error {
 func markdown(cfg *config, res *results) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "### Restarts and reloads under load\n\n")
-	fmt.Fprintf(&b, "%d workers of the Flask app (`testdata/app.py`) under Debian's gunicorn in every setup; %d operations per scenario over %s; closed loop: %d clients; open loop: %.0f req/s (half the baseline's closed-loop capacity of %.0f req/s); a new connection per request; %d CPUs; load average %s at the start, %s at the end%s. Run took %s.\n\n",
-		cfg.workers, cfg.k, cfg.duration, cfg.clients, cfg.rate, res.capacity, runtime.NumCPU(), res.loadStart, res.loadEnd, busyNote(res), res.took.Round(time.Second))
+	fmt.Fprintf(&b, "%d workers of the Flask app (`testdata/app.py`) under Debian's gunicorn in every setup; %d operations per scenario over %s; closed loop: %d clients; open loop: %.0f req/s (half the baseline's closed-loop capacity of %.0f req/s); a new connection per request; %d CPUs; load average %s at the start, %s at the end%s; %s. Run took %s.\n\n",
+		cfg.workers, cfg.k, cfg.duration, cfg.clients, cfg.rate, res.capacity, runtime.NumCPU(), res.loadStart, res.loadEnd, busyNote(res), cfg.autogroup.note(), res.took.Round(time.Second))
 	b.WriteString("| scenario | loop | ops | requests | failed | failed/op | p50 | p99 | worst | stall | steady worst | op time (avg) |\n")
 	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	rows := res.ms

@@ -35,6 +35,7 @@ type config struct {
 	worker    []string      // one worker of the Flask app, as sdlaunch and the baseline run it
 	loadStart string        // /proc/loadavg when the bench started
 	loadEnd   string        // and when it ended
+	autogroup autogroup     // what the bench did to the autogroup scheduler
 	dir       string        // scratch dir: binaries, app, configs, logs
 	appDir    string        // the app, in dir
 	logf      func(format string, a ...any)
