@@ -29,20 +29,21 @@ func goldenApps() map[string]*App {
 			RunArgs:      []string{"--workers=4", "--chdir=/srv/myapp"}, // as install renders it
 			Command:      []string{"/usr/bin/python3", "app.py"},
 			Chdir:        "/srv/myapp",
+			Renice:       true, // run's default --reload-nice
 		}
 	}
 	strict := readme()
 	strict.Hardening = HardeningStrict
 	v253 := readme()
 	v253.SystemdVersion = 253
-	renice := readme()
-	renice.RunArgs = []string{"--workers=4", "--reload-nice=10", "--chdir=/srv/myapp"}
-	renice.Renice = true
+	noRenice := readme()
+	noRenice.RunArgs = []string{"--workers=4", "--reload-nice=0", "--chdir=/srv/myapp"}
+	noRenice.Renice = false
 	apps := map[string]*App{
-		"readme":        readme(),
-		"reload-nice":   renice,
-		"readme-strict": strict,
-		"readme-253":    v253,
+		"readme":          readme(),
+		"reload-nice-off": noRenice,
+		"readme-strict":   strict,
+		"readme-253":      v253,
 		"gunicorn-named": {
 			Name:         "shop-api",
 			Listen:       []string{"http=[::]:80", "http=127.0.0.1:8080", "admin=unix:/run/shop-api/admin.sock", ":9100"},

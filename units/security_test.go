@@ -52,8 +52,8 @@ func TestSecurityScores(t *testing.T) {
 		golden string
 		max    float64
 	}{
-		{"readme", 2.0},
-		{"reload-nice", 2.0}, // LimitNICE=+0 and setpriority for --reload-nice
+		{"readme", 2.0}, // LimitNICE=+0 and setpriority for run's default --reload-nice
+		{"reload-nice-off", 2.0},
 		{"readme-strict", 1.0},
 		{"node-jit", 2.0},       // MemoryDenyWriteExecute=no for V8
 		{"gunicorn-named", 2.0}, // a fixed User= instead of DynamicUser=
