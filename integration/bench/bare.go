@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -96,40 +98,14 @@ func (b *bareSet) stop(cfg *config) {
 func bootTime(ctx context.Context, cfg *config, runs int) ([]time.Duration, error) {
 	var out []time.Duration
 	for i := range runs {
-		sock, port, err := listenRaw(0)
+		bt, err := bootOnce(cfg, filepath.Join(cfg.dir, fmt.Sprintf("boot%d.log", i)), nil)
 		if err != nil {
 			return nil, err
 		}
-		conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		took, err := bt.wait()
+		bt.stop(cfg)
 		if err != nil {
-			sock.Close()
-			return nil, fmt.Errorf("boot time: %w", err)
-		}
-		start := time.Now()
-		p, err := startProcFiles("boot", cfg.appDir, filepath.Join(cfg.dir, fmt.Sprintf("boot%d.log", i)), os.Environ(), false,
-			[]*os.File{sock}, append(slices.Clone(activate), cfg.worker...)...)
-		if err != nil {
-			conn.Close()
-			sock.Close()
 			return nil, err
-		}
-		_ = conn.SetDeadline(time.Now().Add(60 * time.Second))
-		_, err = fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-		var resp *http.Response
-		if err == nil {
-			resp, err = http.ReadResponse(bufio.NewReader(conn), nil)
-		}
-		took := time.Since(start)
-		conn.Close()
-		if err == nil && resp.StatusCode != 200 {
-			err = fmt.Errorf("status %d", resp.StatusCode)
-		}
-		if serr := p.stop(syscall.SIGTERM, 30*time.Second); serr != nil {
-			cfg.logf("%v", serr)
-		}
-		sock.Close()
-		if err != nil {
-			return nil, fmt.Errorf("boot time: first request: %w", err)
 		}
 		out = append(out, took)
 		if ctx.Err() != nil {
@@ -137,6 +113,116 @@ func bootTime(ctx context.Context, cfg *config, runs int) ([]time.Duration, erro
 		}
 	}
 	return out, nil
+}
+
+// aBoot is one worker of the app booting on a socket of its own, with a
+// request waiting in that socket's backlog.
+type aBoot struct {
+	sock  *os.File
+	conn  net.Conn
+	p     *proc
+	start time.Time
+}
+
+// bootOnce starts cfg.worker, prefixed by prefix (nice -n N, say), on a new
+// socket, and sends it a request that waits until the worker accepts.
+func bootOnce(cfg *config, logPath string, prefix []string) (*aBoot, error) {
+	sock, port, err := listenRaw(0)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		sock.Close()
+		return nil, fmt.Errorf("boot: %w", err)
+	}
+	_ = conn.SetDeadline(time.Now().Add(60 * time.Second))
+	if _, err := fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"); err != nil {
+		conn.Close()
+		sock.Close()
+		return nil, fmt.Errorf("boot: %w", err)
+	}
+	start := time.Now()
+	argv := append(append(slices.Clone(prefix), activate...), cfg.worker...)
+	p, err := startProcFiles("boot", cfg.appDir, logPath, os.Environ(), false, []*os.File{sock}, argv...)
+	if err != nil {
+		conn.Close()
+		sock.Close()
+		return nil, err
+	}
+	return &aBoot{sock: sock, conn: conn, p: p, start: start}, nil
+}
+
+// wait reads the answer: the time from exec to it.
+func (bt *aBoot) wait() (time.Duration, error) {
+	resp, err := http.ReadResponse(bufio.NewReader(bt.conn), nil)
+	took := time.Since(bt.start)
+	if err == nil && resp.StatusCode != 200 {
+		err = fmt.Errorf("status %d", resp.StatusCode)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("boot: first request: %w", err)
+	}
+	return took, nil
+}
+
+func (bt *aBoot) stop(cfg *config) {
+	bt.conn.Close()
+	if err := bt.p.stop(syscall.SIGTERM, 30*time.Second); err != nil {
+		cfg.logf("%v", err)
+	}
+	bt.sock.Close()
+}
+
+// bootBeside is the machine's floor for a reload: the CPU of booting and
+// stopping one generation of the recipe, with no handover. It boots
+// cfg.workers copies of cfg.worker beside the serving ones, each on a
+// socket of its own and at the nice level at which the launcher boots a
+// reload's successors, waits until each has answered, and stops them.
+func bootBeside(cfg *config, nice int) func(context.Context) error {
+	n := 0
+	return func(ctx context.Context) error {
+		var prefix []string
+		if nice > 0 {
+			prefix = []string{"/usr/bin/nice", "-n", strconv.Itoa(nice)}
+		}
+		var boots []*aBoot
+		defer func() {
+			for _, bt := range boots {
+				bt.stop(cfg)
+			}
+		}()
+		for i := range cfg.workers {
+			n++
+			bt, err := bootOnce(cfg, filepath.Join(cfg.dir, fmt.Sprintf("beside%d-%d.log", n, i)), prefix)
+			if err != nil {
+				return err
+			}
+			boots = append(boots, bt)
+		}
+		for _, bt := range boots {
+			if _, err := bt.wait(); err != nil {
+				return err
+			}
+		}
+		return ctx.Err()
+	}
+}
+
+// reloadNice is the --reload-nice of the bench's launchers: the launcher's
+// default unless -run-flags sets it.
+func reloadNice(runFlags []string) int {
+	nice := 10 // cmd/sdlaunch's defaultReloadNice
+	for i, f := range runFlags {
+		v, ok := strings.CutPrefix(f, "--reload-nice=")
+		if !ok && f == "--reload-nice" && i+1 < len(runFlags) {
+			v, ok = runFlags[i+1], true
+		}
+		if n, err := strconv.Atoi(v); ok && err == nil {
+			nice = n
+		}
+	}
+	return nice
 }
 
 func median(ds []time.Duration) time.Duration {

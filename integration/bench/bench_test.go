@@ -238,3 +238,19 @@ func TestStatTicks(t *testing.T) {
 		t.Error("no error for a short stat line")
 	}
 }
+
+func TestReloadNice(t *testing.T) {
+	for _, c := range []struct {
+		flags []string
+		want  int
+	}{
+		{nil, 10},
+		{[]string{"--ready", "notify"}, 10},
+		{[]string{"--reload-nice", "0"}, 0},
+		{[]string{"--reload-nice=5", "-w", "2"}, 5},
+	} {
+		if got := reloadNice(c.flags); got != c.want {
+			t.Errorf("reloadNice(%q) = %d, want %d", c.flags, got, c.want)
+		}
+	}
+}

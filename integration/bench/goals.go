@@ -101,8 +101,12 @@ func writeGoals(b *strings.Builder, cfg *config, res *results) {
 				}
 			}
 			ok := m.load.MaxLatency <= limit && m.load.Failed == 0 && (peer == 0 || m.load.MaxLatency < peer)
-			fmt.Fprintf(b, "- Reload, %s, %s loop: worst %s vs steady-state worst %s + 50 ms = %s (ratio %.2f); gunicorn's own HUP worst %s (ratio %.2f); %d failed: %s\n",
-				setup, loop, dur(m.load.MaxLatency), dur(base.load.MaxLatency), dur(limit), float64(m.load.MaxLatency)/float64(limit), dur(peer), ratioOf(m.load.MaxLatency, peer), m.load.Failed, verdict(ok))
+			floor := ""
+			if f := findM(res, "baseline (no supervisor)", bootBesideOp, loop); f != nil {
+				floor = fmt.Sprintf("; the machine's floor, a generation booted and stopped beside the baseline with no handover, worst %s (ratio %.2f)", dur(f.load.MaxLatency), ratioOf(m.load.MaxLatency, f.load.MaxLatency))
+			}
+			fmt.Fprintf(b, "- Reload, %s, %s loop: worst %s vs steady-state worst %s + 50 ms = %s (ratio %.2f); gunicorn's own HUP worst %s (ratio %.2f)%s; %d failed: %s\n",
+				setup, loop, dur(m.load.MaxLatency), dur(base.load.MaxLatency), dur(limit), float64(m.load.MaxLatency)/float64(limit), dur(peer), ratioOf(m.load.MaxLatency, peer), floor, m.load.Failed, verdict(ok))
 		}
 	}
 	boot := median(res.boot)

@@ -151,7 +151,19 @@ func baseline(ctx context.Context, cfg *config, res *results, steady bool) {
 			res.fail(m.scenario(), m.err)
 		}
 	}
+	// The floor a reload cannot go below on this machine: a generation's
+	// boot and stop, with no handover (bootBeside).
+	for _, loop := range cfg.loops {
+		m := underLoad(ctx, cfg, measurement{setup: name, op: bootBesideOp, loop: loop}, b.url(), bootBeside(cfg, reloadNice(cfg.runFlags)))
+		res.ms = append(res.ms, m)
+		if m.err != nil {
+			res.fail(m.scenario(), m.err)
+		}
+	}
 }
+
+// bootBesideOp names bootBeside's scenarios.
+const bootBesideOp = "boot beside"
 
 // measureSetup runs every operation of s in every loop. With unit set, it
 // also draws the reload timeline from the journal.
