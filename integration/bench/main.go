@@ -8,7 +8,7 @@
 // PNG charts, the reload timeline) and checks the goals of issue 10.
 //
 //	make bench                  # the full run, ~12 min
-//	make bench BENCHFLAGS=-quick  # under 3 min
+//	make bench BENCHFLAGS=-quick  # under 4 min
 //	make bench BENCHFLAGS="-long 200 -scenarios systemd"  # 200 systemctl restarts
 //
 // It needs root (systemd-nspawn) and Debian's gunicorn, python3-flask,
@@ -56,7 +56,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.sdlaunch, "sdlaunch", "bin/sdlaunch", "the sdlaunch binary to measure")
 	fs.StringVar(&cfg.compare, "compare", "", "another sdlaunch binary (a change to try): its systemd scenarios run too, as \"sdlaunch+systemd [compare]\"")
 	fs.StringVar(&cfg.goapp, "goapp", "bin/bench-goapp", "the bench's Go worker (go build -o bin/bench-goapp ./integration/bench/goapp)")
-	fs.BoolVar(&cfg.quick, "quick", false, "a short run (under 3 minutes): fewer operations, shorter loads")
+	fs.BoolVar(&cfg.quick, "quick", false, "a short run (under 4 minutes on 2 CPUs): fewer operations, shorter loads")
 	fs.IntVar(&cfg.long, "long", 0, "also run this many `systemctl restart`s of sdlaunch under load (the restart goal asks for 200)")
 	fs.StringVar(&cfg.longLoop, "long-loop", "closed", "the long mode's load: closed (one restart every 3 s: is any request lost?) or open (at -rate, one every 4 s: a stress run)")
 	k := fs.Int("k", 0, "restarts or reloads per scenario (default 5, 2 with -quick)")
