@@ -57,6 +57,7 @@ type Config struct {
 	WorkerWatchdog  time.Duration // 0: off
 	ReloadSurge     int           // 0: Workers
 	ReloadNice      int           // nice increment of successors until ready (0: off)
+	ReloadNiceQuiet bool          // ReloadNice is the default, not the operator's: where it cannot apply, say so at debug priority
 	MaxLifetime     time.Duration // 0: never recycle
 
 	// Dir is each worker's working directory, resolved anew at every start:

@@ -114,7 +114,14 @@ func New(cfg Config, rt Runtime, stderr io.Writer) (*Master, error) {
 	}
 	if cfg.ReloadNice > 0 {
 		if p, why := newBootPriority(cfg.ReloadNice); p == nil {
-			m.log.Logf(prioInfo, "--reload-nice %d: off, successors boot at the launcher's priority: %s", cfg.ReloadNice, why)
+			// A default the operator did not ask for is no news on a
+			// terminal (a user's shell has RLIMIT_NICE 0): the journal
+			// keeps it, at debug priority.
+			prio := prioInfo
+			if cfg.ReloadNiceQuiet {
+				prio = prioDebug
+			}
+			m.log.Logf(prio, "--reload-nice %d: off, successors boot at the launcher's priority: %s", cfg.ReloadNice, why)
 		} else {
 			e.priority = func(pgid int, booting bool) {
 				if err := p.set(pgid, booting); err != nil {

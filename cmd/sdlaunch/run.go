@@ -129,6 +129,7 @@ func launcherConfig(c *cli.Context, command []string) (prefork.Config, error) {
 		WorkerWatchdog:  c.Duration(flagWorkerWatchdog),
 		ReloadSurge:     c.Int(flagReloadSurge),
 		ReloadNice:      c.Int(flagReloadNice),
+		ReloadNiceQuiet: !c.IsSet(flagReloadNice),
 		MaxLifetime:     c.Duration(flagMaxLifetime),
 		Dir:             c.String(flagChdir),
 	}

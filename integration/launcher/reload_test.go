@@ -529,3 +529,35 @@ func niceOf(t *testing.T, pid int) int {
 	}
 	return n
 }
+
+// A launcher that cannot raise a lowered priority back (a user's shell:
+// RLIMIT_NICE 0 and no CAP_SYS_NICE) keeps the default --reload-nice's
+// "off" off its terminal: nobody asked for it. Given --reload-nice, it says
+// once, before it starts its workers, that the option is off and why.
+func TestReloadNiceOffIsSaidOnlyWhenAsked(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("dropping CAP_SYS_NICE from the launcher needs root's setpriv")
+	}
+	noNice := []string{"setpriv", "--bounding-set=-sys_nice", "--inh-caps=-sys_nice", "prlimit", "--nice=0:0"}
+	for _, c := range []struct {
+		args []string
+		said bool
+	}{{nil, false}, {[]string{"--reload-nice", "10"}, true}} {
+		l := start(t, spec{Args: append([]string{"-w", "1"}, c.args...), Wrap: noNice})
+		at, _ := l.stderr.waitFor(0, time.Minute, func(s string) bool { return strings.Contains(s, "starting 1 workers") })
+		if at < 0 {
+			t.Fatalf("sdlaunch run %q: no \"starting 1 workers\" within a minute", c.args)
+		}
+		said := false
+		for _, ln := range l.stderr.snapshot()[:at] {
+			said = said || strings.Contains(ln, "--reload-nice 10: off, successors boot at the launcher's priority") && strings.Contains(ln, "RLIMIT_NICE 0 and no CAP_SYS_NICE")
+		}
+		if said != c.said {
+			t.Errorf("sdlaunch run %q without CAP_SYS_NICE: said --reload-nice is off: %v, want %v; stderr:\n%s", c.args, said, c.said, strings.Join(l.stderr.snapshot(), "\n"))
+		}
+		l.signal(syscall.SIGTERM)
+		if st := l.waitExit(time.Minute); st != 0 {
+			t.Errorf("sdlaunch run %q: exit status %d after SIGTERM", c.args, st)
+		}
+	}
+}
