@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -168,23 +167,16 @@ func perReload(ctx context.Context, root, k int, reload func(context.Context) er
 }
 
 // hupReload is gunicorn's own reload: SIGHUP to the arbiter, done once
-// none of its workers of before is left and as many new ones run.
+// none of its workers of before is left and as many new ones run
+// (waitRolled), within 2 minutes.
 func hupReload(ctx context.Context, p *proc, workers int) error {
 	before := children(p.pid())
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		return fmt.Errorf("SIGHUP: %w", err)
 	}
-	deadline := time.Now().Add(2 * time.Minute)
-	return pollEvery(ctx, 20*time.Millisecond, func() (bool, error) {
-		now := children(p.pid())
-		switch {
-		case len(now) == workers && !slices.ContainsFunc(now, func(pid int) bool { return slices.Contains(before, pid) }):
-			return true, nil
-		case time.Now().After(deadline):
-			return true, fmt.Errorf("gunicorn HUP: workers %v after 2 minutes (before: %v)", now, before)
-		}
-		return false, nil
-	})
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	return waitRolled(ctx, p.pid(), before, workers)
 }
 
 func measureReloadCost(ctx context.Context, cfg *config, res *results) {
