@@ -16,7 +16,7 @@ import (
 // gone (refused) once the launcher released the last copy.
 func TestStopAdmittingQueuedThenRelease(t *testing.T) {
 	for _, host := range []string{"127.0.0.1", ""} { // IPv4, and the dual-stack wildcard
-		socks, err := Bind([]Spec{mustParse(t, host+":"+strconv.Itoa(freePort(t)))})
+		socks, err := Bind([]Spec{mustParse(t, host+":"+strconv.Itoa(freePort(t)))}, Backlog)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +69,7 @@ func TestStopAdmittingQueuedThenRelease(t *testing.T) {
 
 // Sockets systemd passed are systemd's: none of this touches them.
 func TestInheritedSocketsAreLeftAlone(t *testing.T) {
-	socks, err := Bind([]Spec{mustParse(t, "127.0.0.1:"+strconv.Itoa(freePort(t)))})
+	socks, err := Bind([]Spec{mustParse(t, "127.0.0.1:"+strconv.Itoa(freePort(t)))}, Backlog)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ type Socket struct {
 	fd     int
 	bound  bool   // the launcher bound it (--listen), rather than inheriting it
 	unlink string // unix socket path to remove on Close (sockets we bound)
+	kept   int    // the TCP backlog Relisten last set, as the kernel reports it
 }
 
 // Bound reports whether the launcher bound the socket itself (--listen)
@@ -64,17 +65,17 @@ func CloseAll(socks []*Socket) error {
 	return first
 }
 
-// Backlog is the listen(2) backlog for sockets the launcher binds; the
+// Backlog is the default listen(2) backlog (run and install --backlog); the
 // kernel caps it at net.core.somaxconn (4096 by default), like systemd's
 // default Backlog=SOMAXCONN.
 const Backlog = 4096
 
-// Bind creates listening sockets for specs. On error every socket made so
-// far is closed and the error names the offending address.
-func Bind(specs []Spec) ([]*Socket, error) {
+// Bind creates sockets for specs, listening with backlog. On error every
+// socket made so far is closed and the error names the offending address.
+func Bind(specs []Spec, backlog int) ([]*Socket, error) {
 	socks := make([]*Socket, 0, len(specs))
 	for _, sp := range specs {
-		s, err := bindOne(sp)
+		s, err := bindOne(sp, backlog)
 		if err != nil {
 			_ = CloseAll(socks)
 			return nil, fmt.Errorf("listen %s: %w", sp, err)
@@ -84,13 +85,13 @@ func Bind(specs []Spec) ([]*Socket, error) {
 	return socks, nil
 }
 
-func bindOne(sp Spec) (*Socket, error) {
+func bindOne(sp Spec, backlog int) (*Socket, error) {
 	name := sp.Name
 	if name == "" {
 		name = DefaultFDName
 	}
 	if sp.Network == "unix" {
-		return bindUnix(sp.Address, name)
+		return bindUnix(sp.Address, name, backlog)
 	}
 	var (
 		family int
@@ -131,14 +132,14 @@ func bindOne(sp Spec) (*Socket, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	if err := unix.Listen(fd, Backlog); err != nil {
+	if err := unix.Listen(fd, backlog); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	return &Socket{Name: name, Desc: describe(fd), fd: fd, bound: true}, nil
 }
 
-func bindUnix(path, name string) (*Socket, error) {
+func bindUnix(path, name string, backlog int) (*Socket, error) {
 	abstract := strings.HasPrefix(path, "@") // x/sys binds "@name" in the abstract namespace
 	if fi, err := os.Lstat(path); err == nil && !abstract {
 		if fi.Mode()&os.ModeSocket == 0 {
@@ -165,7 +166,7 @@ func bindUnix(path, name string) (*Socket, error) {
 	if abstract {
 		unlink = ""
 	}
-	if err := unix.Listen(fd, Backlog); err != nil {
+	if err := unix.Listen(fd, backlog); err != nil {
 		unix.Close(fd)
 		if unlink != "" {
 			os.Remove(unlink)

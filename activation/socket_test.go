@@ -14,7 +14,7 @@ import (
 func TestBindTCPAndUnix(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "s.sock")
 	specs := []Spec{mustParse(t, "127.0.0.1:"+strconv.Itoa(freePort(t))), mustParse(t, "api=unix:"+sock)}
-	socks, err := Bind(specs)
+	socks, err := Bind(specs, Backlog)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestBindInUse(t *testing.T) {
 	}
 	defer l.Close()
 	port := l.Addr().(*net.TCPAddr).Port
-	_, err = Bind([]Spec{mustParse(t, "127.0.0.1:"+strconv.Itoa(port))})
+	_, err = Bind([]Spec{mustParse(t, "127.0.0.1:"+strconv.Itoa(port))}, Backlog)
 	if !errors.Is(err, unix.EADDRINUSE) {
 		t.Fatalf("Bind on a port in use: %v, want EADDRINUSE", err)
 	}
@@ -66,12 +66,12 @@ func TestBindReplacesStaleUnixSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Bind([]Spec{mustParse(t, "unix:"+path)}); !errors.Is(err, unix.EADDRINUSE) {
+	if _, err := Bind([]Spec{mustParse(t, "unix:"+path)}, Backlog); !errors.Is(err, unix.EADDRINUSE) {
 		t.Fatalf("Bind on a live unix socket: %v, want EADDRINUSE", err)
 	}
 	l.(*net.UnixListener).SetUnlinkOnClose(false)
 	l.Close() // leaves a stale socket file
-	socks, err := Bind([]Spec{mustParse(t, "unix:"+path)})
+	socks, err := Bind([]Spec{mustParse(t, "unix:"+path)}, Backlog)
 	if err != nil {
 		t.Fatalf("Bind over a stale socket file: %v", err)
 	}
@@ -110,7 +110,7 @@ func freePort(t *testing.T) int {
 
 func TestBindAbstractUnix(t *testing.T) {
 	name := "@sdlaunch-test-" + strconv.Itoa(os.Getpid())
-	socks, err := Bind([]Spec{mustParse(t, "unix:"+name)})
+	socks, err := Bind([]Spec{mustParse(t, "unix:"+name)}, Backlog)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,6 +41,9 @@ func (r ReadyMode) String() string {
 	return [...]string{"accept", "notify", "alive"}[r]
 }
 
+// MaxBacklog bounds --backlog (the kernel caps it at net.core.somaxconn).
+const MaxBacklog = 1 << 20
+
 // Config is what an operator sets: the flags of `sdlaunch run`. cmd builds
 // it; nothing here reads os.Args or the environment.
 type Config struct {
@@ -59,6 +62,11 @@ type Config struct {
 	ReloadNice      int           // nice increment of successors until ready (0: off)
 	ReloadNiceQuiet bool          // ReloadNice is the default, not the operator's: where it cannot apply, say so at debug priority
 	MaxLifetime     time.Duration // 0: never recycle
+
+	// Backlog is the listen(2) backlog the launcher sets its sockets to
+	// again whenever a worker may have set its own (0: leave them as they
+	// are). See activation.Socket.Relisten.
+	Backlog int
 
 	// Dir is each worker's working directory, resolved anew at every start:
 	// a deploy that flips a `current` symlink is picked up by the next
@@ -117,6 +125,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--reload-nice %d: must be between 0 (off) and 19", c.ReloadNice)
 	case c.MaxLifetime < 0:
 		return fmt.Errorf("--max-lifetime %s: must not be negative", c.MaxLifetime)
+	case c.Backlog < 0 || c.Backlog > MaxBacklog:
+		return fmt.Errorf("--backlog %d: must be between 1 and %d", c.Backlog, MaxBacklog)
 	}
 	return nil
 }

@@ -61,6 +61,10 @@ type env struct {
 	hold     func()
 	queued   func() int
 	unlisten func()
+	// relisten sets the sockets' listen(2) backlog back to --backlog: a
+	// booting worker may have called listen(2) with its own (gunicorn
+	// does, at every boot). nil: leave the backlog as it is.
+	relisten func()
 
 	// catches reports whether process pid handles sig itself; parked
 	// whether a thread of the frozen process pid will resume a wait for

@@ -55,6 +55,7 @@ type harness struct {
 	held      int
 	queue     int // connections queued on the launcher's own sockets
 	unlisten  int
+	relistens int          // env.relisten calls
 	lowered   map[int]bool // groups at the boot priority (env.priority)
 	// serving: groups that still wait for or hold connections (a group
 	// not listed serves no more); retired: groups given the lowest
@@ -138,6 +139,7 @@ func newHarness(t *testing.T, cfg Config, watchdog time.Duration) *harness {
 		hold:     func() { h.held++ },
 		queued:   func() int { return h.queue },
 		unlisten: func() { h.unlisten++ },
+		relisten: func() { h.relistens++ },
 		priority: func(pgid int, booting bool) { h.lowered[pgid] = booting },
 		serving:  func(pgid int) bool { return h.serving[pgid] },
 		retire:   func(pgid int) { h.retired[pgid]++ },

@@ -40,6 +40,9 @@ type Master struct {
 	quit     chan struct{}
 	events   chan any
 	requests chan ctlRequest
+
+	// What relisten said; the supervisor's goroutine owns them.
+	relistenFailed, relistenSaid bool
 }
 
 // New prepares a master; it takes ownership of rt.Sockets.
@@ -107,6 +110,9 @@ func New(cfg Config, rt Runtime, stderr io.Writer) (*Master, error) {
 		queued:     m.queued,
 		unlisten:   m.unlisten,
 	}
+	if cfg.Backlog > 0 {
+		e.relisten = func() { m.relisten(cfg.Backlog) }
+	}
 	if ok, why := canSetPriority(); ok {
 		e.serving, e.retire = look.serving, m.retire
 	} else {
@@ -166,6 +172,28 @@ func (m *Master) unlisten() {
 	for _, s := range m.rt.Sockets {
 		if err := s.Release(); err != nil {
 			m.log.Logf(prioWarning, "%v", err)
+		}
+	}
+}
+
+// relisten sets every socket's backlog back to backlog (env.relisten). It
+// says at info the first time a worker's listen(2) had changed it, at debug
+// after that (gunicorn does at every boot); a failure, which would repeat
+// at every look, is said once.
+func (m *Master) relisten(backlog int) {
+	for _, s := range m.rt.Sockets {
+		was, err := s.Relisten(backlog)
+		switch {
+		case err != nil && !m.relistenFailed:
+			m.relistenFailed = true
+			m.log.Logf(prioWarning, "%v: the app's own backlog stays", err)
+		case was != 0:
+			prio := prioInfo
+			if m.relistenSaid {
+				prio = prioDebug
+			}
+			m.relistenSaid = true
+			m.log.Logf(prio, "%s: a worker's listen(2) had set the backlog to %d; set back to --backlog %d", s, was, backlog)
 		}
 	}
 }

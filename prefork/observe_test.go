@@ -532,3 +532,56 @@ func TestLateHandlerWaitsForParkedOnlyForAMoment(t *testing.T) {
 		t.Errorf("signalled after %v, before lateWait, though never parked", d)
 	}
 }
+
+// A booting worker may call listen(2) on the sockets with its own backlog
+// (gunicorn does, at every boot): every look at it, and readiness, set the
+// backlog back; a launcher with nothing booting leaves the sockets alone,
+// and so does a stop.
+func TestBacklogIsSetBackAtEveryLookOfABootingWorker(t *testing.T) {
+	h := newHarness(t, acceptConfig(), 0)
+	w0, w1 := h.cur(0), h.cur(1)
+	h.seen[w0.pid()] = observation{}
+	h.seen[w1.pid()] = observation{}
+	for range 4 {
+		before := h.relistens
+		h.toWake()
+		if h.relistens <= before {
+			t.Fatalf("a look at booting workers left the backlog (%d calls before, %d after)", before, h.relistens)
+		}
+	}
+	delete(h.seen, w0.pid())
+	delete(h.seen, w1.pid())
+	h.toWake()
+	if w0.state != wReady || w1.state != wReady {
+		t.Fatal("workers not ready once seen accepting")
+	}
+	n := h.relistens
+	h.advance(time.Minute)
+	if h.relistens != n {
+		t.Errorf("with every worker ready, the backlog was set %d more times", h.relistens-n)
+	}
+	h.reload()
+	h.seen[h.next(0).pid()] = observation{}
+	h.toWake()
+	if h.relistens == n {
+		t.Error("a reload's booting successor was looked at without setting the backlog back")
+	}
+	h.signal(syscall.SIGTERM)
+	n = h.relistens
+	h.advance(time.Second)
+	if h.relistens != n {
+		t.Errorf("a stop set the backlog %d times", h.relistens-n)
+	}
+}
+
+// Readiness that needs no look (alive mode, READY=1 where the launcher
+// cannot look) sets the backlog back too.
+func TestBacklogIsSetBackAtReadinessWithoutALook(t *testing.T) {
+	cfg := testConfig()
+	cfg.Ready = ReadyAlive
+	h := newHarness(t, cfg, 0)
+	h.advance(cfg.ReadyAfter)
+	if h.cur(0).state != wReady || h.relistens == 0 {
+		t.Fatalf("alive mode: state %s, backlog set %d times", h.cur(0).state, h.relistens)
+	}
+}

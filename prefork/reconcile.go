@@ -171,8 +171,11 @@ func (s *supervisor) checkReady(w *worker, now time.Time) {
 	s.look(w, now)
 }
 
-// look observes w's process group once.
+// look observes w's process group once. It first sets the sockets'
+// backlog back (env.relisten): a worker that listens has called listen(2)
+// if it ever does, so the window in which its backlog rules is one look.
 func (s *supervisor) look(w *worker, now time.Time) {
+	s.relisten()
 	o := observation{unknown: "the launcher cannot look at its workers' processes here"}
 	if s.env.observe != nil {
 		o = s.env.observe(w.pid())

@@ -344,6 +344,7 @@ func (s *supervisor) onNotify(n notifyMsg, now time.Time) {
 }
 
 func (s *supervisor) markReady(w *worker, now time.Time) {
+	s.relisten() // readiness by READY=1 or a timer is seen without a look
 	w.state = wReady
 	s.raise(w)
 	w.readyAt = now
@@ -664,6 +665,12 @@ func exitText(ws unix.WaitStatus) string {
 		return t
 	}
 	return fmt.Sprintf("ended (wait status %#x)", uint32(ws))
+}
+
+func (s *supervisor) relisten() {
+	if s.env.relisten != nil && !s.stopping {
+		s.env.relisten()
+	}
 }
 
 // raise gives a lowered successor the launcher's priority back.

@@ -128,7 +128,7 @@ func FuzzRender(f *testing.F) {
 				switch o.Name {
 				case "ExecStart":
 					_, args, err := SplitExec(o.Value)
-					if err != nil || !reflect.DeepEqual(args, []string{"run", "--", "/usr/bin/python3", arg}) {
+					if err != nil || !reflect.DeepEqual(args, []string{"run", "--backlog=4096", "--", "/usr/bin/python3", arg}) {
 						t.Fatalf("ExecStart=%s -> %q, %v", o.Value, args, err)
 					}
 				case "Environment":

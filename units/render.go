@@ -66,6 +66,13 @@ func serialize(name string, opts []*unit.UnitOption) (File, error) {
 	return File{Name: name, Content: content}, nil
 }
 
+func (a *App) backlog() int {
+	if a.Backlog == 0 {
+		return DefaultBacklog
+	}
+	return a.Backlog
+}
+
 func (a *App) renderSocket(g SocketGroup) (File, error) {
 	o := func(sec, k, v string) *unit.UnitOption { return unit.NewUnitOption(sec, k, v) }
 	desc := a.Name + " sockets"
@@ -83,12 +90,8 @@ func (a *App) renderSocket(g SocketGroup) (File, error) {
 	if g.Label != "" {
 		opts = append(opts, o("Socket", "FileDescriptorName", g.Label))
 	}
-	backlog := a.Backlog
-	if backlog == 0 {
-		backlog = DefaultBacklog
-	}
 	opts = append(opts,
-		o("Socket", "Backlog", strconv.Itoa(backlog)),
+		o("Socket", "Backlog", strconv.Itoa(a.backlog())),
 		o("Socket", "Service", a.ServiceName()),
 	)
 	if hasUnix {
@@ -139,7 +142,11 @@ func (a *App) renderService(sockets []string) (File, error) {
 		o("Unit", "StartLimitBurst", strconv.Itoa(startLimitBurst)),
 	)
 
+	// The launcher keeps the sockets at Backlog= against the app's own
+	// listen(2) (gunicorn's 2048) only if told it: it cannot read a
+	// passed socket's back before the app may have changed it.
 	runArgs := append([]string{"run"}, a.RunArgs...)
+	runArgs = append(runArgs, "--backlog="+strconv.Itoa(a.backlog()))
 	runArgs = append(append(runArgs, "--"), a.Command...)
 	execStart, err := ExecLine(a.SdlaunchPath, runArgs...)
 	if err != nil {

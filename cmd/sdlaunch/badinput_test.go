@@ -29,6 +29,9 @@ func TestBadInputExits2WithOneLine(t *testing.T) {
 		{append(gen, "--reload-nice", "20", "app", "--", "/bin/sh"), "--reload-nice 20"},
 		{append(gen, "--reload-nice", "-1", "app", "--", "/bin/sh"), "--reload-nice -1"},
 		{append(gen, "--stop-signal", "19", "app", "--", "/bin/sh"), `"19"`},
+		{append(gen, "--backlog", "0", "app", "--", "/bin/sh"), "--backlog 0"},
+		{append(gen, "--backlog", "2000000", "app", "--", "/bin/sh"), "--backlog 2000000"},
+		{[]string{"run", "--backlog", "-5", "-l", "127.0.0.1:0", "--", "/bin/sh"}, "--backlog -5"},
 	}
 	if _, err := exec.LookPath("systemd-analyze"); err == nil {
 		cases = append(cases, struct {

@@ -111,7 +111,7 @@ process_name=web-%(process_num)s
 	}
 	svc, _ := os.ReadFile(filepath.Join(imported, "web.service"))
 	for _, want := range []string{
-		"ExecStart=/usr/bin/sdlaunch run --workers=2 --boot-retries=2 --stop-signal=INT --graceful-timeout=20s --chdir=/srv/web -- /bin/sh -c \"exec sleep 1000\" 100%%\n",
+		"ExecStart=/usr/bin/sdlaunch run --workers=2 --boot-retries=2 --stop-signal=INT --graceful-timeout=20s --chdir=/srv/web --backlog=4096 -- /bin/sh -c \"exec sleep 1000\" 100%%\n",
 		"User=www-data\n", "WorkingDirectory=/srv/web\n", "Environment=APP_ENV=production\n", "Environment=PRICE=$5\n", `"QUOTE=it's"`,
 	} {
 		if !strings.Contains(string(svc), want) {

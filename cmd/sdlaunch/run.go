@@ -61,9 +61,12 @@ func runAction(c *cli.Context) error {
 		// unit). It runs this same command line as its child.
 		return &exitError{code: prefork.Guard("/proc/self/exe", os.Args, os.Environ(), os.Stderr)}
 	}
-	socks, notice, err := sockets(c.StringSlice(flagListen))
+	socks, notice, err := sockets(c.StringSlice(flagListen), cfg.Backlog)
 	if err != nil {
 		return err
+	}
+	if !socks[0].Bound() && !c.IsSet(flagBacklog) {
+		cfg.Backlog = 0 // systemd's sockets keep their unit's Backlog=, which the launcher cannot read back
 	}
 	controlPID := os.Getpid()
 	if p, err := strconv.Atoi(os.Getenv(prefork.EnvControlPID)); err == nil && p > 0 {
@@ -132,6 +135,7 @@ func launcherConfig(c *cli.Context, command []string) (prefork.Config, error) {
 		ReloadNiceQuiet: !c.IsSet(flagReloadNice),
 		MaxLifetime:     c.Duration(flagMaxLifetime),
 		Dir:             c.String(flagChdir),
+		Backlog:         c.Int(flagBacklog),
 	}
 	var err error
 	if cfg.Ready, err = prefork.ParseReadyMode(c.String(flagReady)); err != nil {
@@ -142,6 +146,9 @@ func launcherConfig(c *cli.Context, command []string) (prefork.Config, error) {
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageErrorf("%v", err)
+	}
+	if cfg.Backlog == 0 {
+		return cfg, usageErrorf("--backlog 0: must be between 1 and %d", prefork.MaxBacklog)
 	}
 	return cfg, checkWorkerCap(cfg)
 }
@@ -165,7 +172,7 @@ func checkCommand(command, dir string) error {
 }
 
 // sockets takes systemd's sockets, or binds the --listen addresses.
-func sockets(listen []string) ([]*activation.Socket, string, error) {
+func sockets(listen []string, backlog int) ([]*activation.Socket, string, error) {
 	inherited, notice, err := activation.Inherited()
 	if err != nil {
 		return nil, "", usageErrorf("%v", err)
@@ -183,7 +190,7 @@ func sockets(listen []string) ([]*activation.Socket, string, error) {
 	if err != nil {
 		return nil, "", usageErrorf("--listen: %v", err)
 	}
-	socks, err := activation.Bind(specs)
+	socks, err := activation.Bind(specs, backlog)
 	if err != nil {
 		return nil, "", usageErrorf("%v", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/sdlaunch/sdlaunch/activation"
 	"github.com/sdlaunch/sdlaunch/prefork"
 	"github.com/urfave/cli/v2"
 )
@@ -29,6 +30,7 @@ const (
 	flagReloadNice      = "reload-nice"
 	flagMaxLifetime     = "max-lifetime"
 	flagChdir           = "chdir"
+	flagBacklog         = "backlog"
 )
 
 // The launcher's defaults, defined here once: the unit commands derive
@@ -65,6 +67,7 @@ func launcherFlags() []cli.Flag {
 		&cli.IntFlag{Name: flagReloadSurge, Usage: "allow `N` extra workers during a reload roll", DefaultText: "--workers"},
 		&cli.IntFlag{Name: flagReloadNice, Value: defaultReloadNice, Usage: "a worker that boots while the one it replaces serves (reload, --max-lifetime) runs `N` nice levels lower until it is ready, so serving keeps the CPU (0: off)"},
 		&cli.DurationFlag{Name: flagMaxLifetime, Usage: "recycle workers after `DURATION`, plus up to 10% jitter (0: never)"},
+		&cli.IntFlag{Name: flagBacklog, Value: activation.Backlog, Usage: "listen(2) backlog `N` of the sockets (a socket unit's Backlog=): the launcher binds --listen with it, and sets it again whenever a worker may have called listen(2) with its own (gunicorn's 2048, Node's 511); sockets systemd passes keep their own unless it is given (sdlaunch install gives it)"},
 		&cli.StringFlag{Name: flagChdir, Usage: "start every worker in `DIR`, resolved anew at each start, so a deploy that flips a 'current' symlink is picked up by the next reload", DefaultText: "the current directory"},
 	}
 }
@@ -76,7 +79,7 @@ func runArgs(c *cli.Context, cfg prefork.Config) []string {
 	var args []string
 	for _, f := range launcherFlags() {
 		name := f.Names()[0]
-		if !c.IsSet(name) || name == flagChdir { // install passes --chdir made absolute
+		if !c.IsSet(name) || name == flagChdir || name == flagBacklog { // install passes --chdir made absolute, and --backlog always
 			continue
 		}
 		var v string

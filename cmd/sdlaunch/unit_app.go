@@ -32,7 +32,6 @@ const (
 	flagSocketMode      = "socket-mode"
 	flagSocketUser      = "socket-user"
 	flagSocketGroup     = "socket-group"
-	flagBacklog         = "backlog"
 	flagTimeoutStopSec  = "timeout-stop-sec"
 	flagTimeoutStartSec = "timeout-start-sec"
 	flagRestartSec      = "restart-sec"
@@ -63,7 +62,6 @@ func appFlags(install bool) []cli.Flag {
 		&cli.StringFlag{Name: flagSocketMode, Usage: "unix socket file `MODE`", DefaultText: units.DefaultSocketMode},
 		&cli.StringFlag{Name: flagSocketUser, Usage: "unix socket file owner `USER`"},
 		&cli.StringFlag{Name: flagSocketGroup, Usage: "unix socket file `GROUP`"},
-		&cli.IntFlag{Name: flagBacklog, Value: units.DefaultBacklog, Usage: "listen backlog `N` of the sockets"},
 		&cli.DurationFlag{Name: flagTimeoutStopSec, Usage: "TimeoutStopSec= `DURATION` (must exceed --graceful-timeout)", DefaultText: "--graceful-timeout + " + stopMargin.String()},
 		&cli.DurationFlag{Name: flagTimeoutStartSec, Usage: "TimeoutStartSec= `DURATION` (must exceed --start-timeout)", DefaultText: "--start-timeout + " + startMargin.String()},
 		&cli.DurationFlag{Name: flagRestartSec, Value: units.DefaultRestartDelay, Usage: "RestartSec= `DURATION` after a crash"},
@@ -158,6 +156,7 @@ func appFromFlags(c *cli.Context, systemdVersion int) (*units.App, error) {
 		SdlaunchPath: sdlaunch,
 		// The workers re-resolve their directory at every start (a flipped
 		// `current` symlink); WorkingDirectory= alone is resolved once.
+		// --backlog is rendered from Backlog= (units).
 		RunArgs:        append(runArgs(c, cfg), "--"+flagChdir+"="+chdir),
 		Command:        command,
 		UserManager:    c.Bool(flagUserManager),
@@ -179,7 +178,7 @@ func appFromFlags(c *cli.Context, systemdVersion int) (*units.App, error) {
 		SocketMode:     c.String(flagSocketMode),
 		SocketUser:     c.String(flagSocketUser),
 		SocketGroup:    c.String(flagSocketGroup),
-		Backlog:        c.Int(flagBacklog),
+		Backlog:        cfg.Backlog,
 		TimeoutStop:    timeoutStop,
 		TimeoutStart:   timeoutStart,
 		RestartDelay:   c.Duration(flagRestartSec),

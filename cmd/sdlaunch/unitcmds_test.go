@@ -46,7 +46,7 @@ func TestGenerateOutputDir(t *testing.T) {
 	}
 	for _, want := range []string{
 		// --chdir is carried too, so workers follow a flipped symlink.
-		"ExecStart=/usr/bin/sdlaunch run --workers=4 --stop-signal=INT --chdir=/srv/myapp -- ",
+		"ExecStart=/usr/bin/sdlaunch run --workers=4 --stop-signal=INT --chdir=/srv/myapp --backlog=4096 -- ",
 		` -c "echo $$HOME 100%%"` + "\n",
 		"Sockets=myapp.socket myapp-admin.socket\n",
 		`Environment="GREETING=hello world"` + "\n",
@@ -77,7 +77,7 @@ func TestGenerateStdoutAndDefaults(t *testing.T) {
 	self, _ = filepath.EvalSymlinks(self)
 	wd, _ := os.Getwd()
 	for _, want := range []string{"### myapp.socket\n", "ListenStream=8000\n", "### myapp.service\n", "Type=notify-reload\n",
-		"ExecStart=" + self + " run --chdir=" + wd + " -- /bin/sh\n", "TimeoutStopSec=45s\n", "TimeoutStartSec=90s\n"} {
+		"ExecStart=" + self + " run --chdir=" + wd + " --backlog=4096 -- /bin/sh\n", "TimeoutStopSec=45s\n", "TimeoutStartSec=90s\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("generate output lacks %q:\n%s", want, out)
 		}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -73,6 +75,13 @@ ExecReload=/bin/kill -HUP $MAINPID
 		{workerReadyUnit, cfg.sdlaunch, []string{"--ready", "notify"}, workerReadyArgv},
 		{compareUnit, compare, cfg.runFlags, cfg.worker},
 	} {
+		// As install writes it: the socket's Backlog= (4096) on the
+		// command line too, so that the launcher sets it back after
+		// gunicorn's listen(2048). A launcher from before --backlog
+		// (a -compare) runs without it.
+		if hasRunFlag(u.bin, "--backlog") && !slices.ContainsFunc(u.flags, func(f string) bool { return strings.HasPrefix(f, "--backlog") }) {
+			u.flags = append(slices.Clone(u.flags), "--backlog=4096")
+		}
 		if _, err := writeFile(dir, u.unit+".service", fmt.Sprintf(`[Unit]
 Description=sdlaunch bench service
 Requires=%[3]s.socket
@@ -179,6 +188,12 @@ func mainPID(ctx context.Context, c *container, unit string) (int, error) {
 
 // flagText renders extra flags for a unit's command line, each followed by
 // a space.
+// hasRunFlag reports whether `bin run --help` lists flag.
+func hasRunFlag(bin, flag string) bool {
+	out, _ := exec.Command(bin, "run", "--help").CombinedOutput()
+	return strings.Contains(string(out), flag+" ")
+}
+
 func flagText(flags []string) string {
 	var b strings.Builder
 	for _, f := range flags {

@@ -197,7 +197,7 @@ func testServerRecipe(t *testing.T, r serverRecipe) {
 		}
 	}
 	if got, want := listenBacklog(t, port), wantBacklog(t); got != want {
-		t.Errorf("the listening socket's backlog is %d after the workers started, want %d: the server called listen() again with its own", got, want)
+		t.Errorf("the listening socket's backlog is %d after the workers started, want %d: the server called listen() again with its own, and the launcher did not set it back", got, want)
 	}
 
 	// A reload under load: nothing lost, and once the old workers are

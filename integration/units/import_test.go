@@ -186,7 +186,7 @@ func TestImportSupervisorGunicorn(t *testing.T) {
 	if !strings.Contains(out, want) {
 		t.Errorf("stdout lacks %q", want)
 	}
-	if show := b.mustRun("systemctl", "show", "-p", "ExecStart", "shop.service"); !strings.Contains(show, " run --workers=2 --graceful-timeout=2m0s --chdir="+dir+" -- /usr/bin/gunicorn -w 1 wsgiapp:app ") {
+	if show := b.mustRun("systemctl", "show", "-p", "ExecStart", "shop.service"); !strings.Contains(show, " run --workers=2 --graceful-timeout=2m0s --chdir="+dir+" --backlog=4096 -- /usr/bin/gunicorn -w 1 wsgiapp:app ") {
 		t.Errorf("ExecStart: %s", show)
 	}
 	if body := patientGet(t, url); !strings.HasPrefix(body, "gunicorn worker=") {

@@ -127,7 +127,7 @@ func TestUnitsInContainer(t *testing.T) {
 
 	t.Run("DryRunChangesNothing", func(t *testing.T) {
 		out := b.mustRun(sdl, "install", "--dry-run", "--chdir", "/", "--listen", "127.0.0.1:8000", "-w", "4", "myapp", "--", "/usr/bin/python3", "app.py")
-		for _, want := range []string{"create /etc/systemd/system/myapp.socket", "ExecStart=" + sdl + " run --workers=4 --chdir=/ -- /usr/bin/python3 app.py", "ExecReload=" + sdl + " reload-wait $MAINPID"} {
+		for _, want := range []string{"create /etc/systemd/system/myapp.socket", "ExecStart=" + sdl + " run --workers=4 --chdir=/ --backlog=4096 -- /usr/bin/python3 app.py", "ExecReload=" + sdl + " reload-wait $MAINPID"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("dry run output lacks %q:\n%s", want, out)
 			}
