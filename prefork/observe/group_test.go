@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -67,5 +68,51 @@ func TestGroupSkipsZombies(t *testing.T) {
 	}
 	if pids := s.group(t); !slices.Equal(pids, []int{s.pgid}) {
 		t.Errorf("Group = %v, want only %d (not the zombie %d)", pids, s.pgid, zombie)
+	}
+}
+
+// pathsProc records the paths a walk reads.
+type pathsProc struct {
+	proc
+	read []string
+}
+
+func (p *pathsProc) readFile(rel string) ([]byte, error) {
+	p.read = append(p.read, rel)
+	return p.proc.readFile(rel)
+}
+
+func (p *pathsProc) readDir(rel string) ([]string, error) {
+	p.read = append(p.read, rel)
+	return p.proc.readDir(rel)
+}
+
+// A look at one worker does not walk another's processes: each worker's
+// main process leads a group of its own, and what is under it is its own.
+func TestGroupDoesNotWalkAnotherWorker(t *testing.T) {
+	fd, _ := tcpListener(t)
+	forked := "sleep 1000 & echo waiting; wait"
+	a := startServer(t, fd, startOpts{}, "/bin/sh", "-c", forked)
+	a.await(t, "waiting")
+	b := startServer(t, fd, startOpts{}, "/bin/sh", "-c", forked)
+	b.await(t, "waiting")
+	bPids := b.group(t)
+	if len(bPids) != 2 {
+		t.Fatalf("group %d = %v, want sh and its sleep", b.pgid, bPids)
+	}
+	pp := &pathsProc{proc: Live().proc()}
+	pids, err := group(pp, os.Getpid(), a.pgid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pids) != 2 || pids[0] != a.pgid {
+		t.Errorf("group %d = %v, want sh and its sleep", a.pgid, pids)
+	}
+	for _, rel := range pp.read {
+		for _, p := range bPids {
+			if rel != fmt.Sprintf("%d/stat", b.pgid) && strings.HasPrefix(rel, fmt.Sprintf("%d/", p)) {
+				t.Errorf("the look at group %d read %s, of group %d", a.pgid, rel, b.pgid)
+			}
+		}
 	}
 }
