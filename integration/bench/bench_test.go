@@ -254,3 +254,38 @@ func TestReloadNice(t *testing.T) {
 		}
 	}
 }
+
+// The timeline follows the worst request: the operation it overlapped, or,
+// when it came in the steady state, the last operation before it, up to
+// its answer, saying so.
+func TestReloadTimelineFollowsTheWorstRequest(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	m := &measurement{op: "reload", ops: []opSpan{{ms(1000), ms(3000)}, {ms(6000), ms(8000)}}}
+	m.load.Start = time.Unix(1000, 0)
+	m.samples = []load.Sample{{Start: ms(2000), Latency: ms(50), Server: "1"}, {Start: ms(12000), Latency: ms(200), Server: "2"}}
+	i, ev := reloadTimeline(m, nil, "u")
+	if i != 1 {
+		t.Fatalf("operation %d, want 2 (the last before the worst request)", i+1)
+	}
+	text := formatTimeline(ev)
+	for _, want := range []string{"overlapped no operation: it was sent 4s after this one returned", "slow #1 answered after 200ms, pid 2"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("timeline lacks %q:\n%s", want, text)
+		}
+	}
+	m.samples[0].Latency = ms(300)
+	if i, ev = reloadTimeline(m, nil, "u"); i != 0 || strings.Contains(formatTimeline(ev), "overlapped no operation") {
+		t.Errorf("operation %d, want 1, the one the worst request overlapped:\n%s", i+1, formatTimeline(ev))
+	}
+}
+
+// The bench's gc_freeze.py is the gunicorn config the README offers.
+func TestGCFreezeIsTheContribConfig(t *testing.T) {
+	want, err := os.ReadFile("../../contrib/examples/gunicorn/gunicorn.conf.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(gcFreeze, want) {
+		t.Error("testdata/gc_freeze.py differs from contrib/examples/gunicorn/gunicorn.conf.py: copy it again")
+	}
+}

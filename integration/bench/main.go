@@ -42,6 +42,12 @@ var appPy []byte
 //go:embed testdata/ready_from_worker.py
 var readyFromWorker []byte
 
+// gcFreeze is contrib/examples/gunicorn/gunicorn.conf.py, for -worker
+// '/usr/bin/gunicorn -c gc_freeze.py -w 1 app:app'.
+//
+//go:embed testdata/gc_freeze.py
+var gcFreeze []byte
+
 // allScenarios are the parts of a run, in the order they run.
 var allScenarios = []string{"boot", "baseline", "supervisord", "systemd", "worker-ready", "standalone", "reqpath", "logs", "scale", "reloadcost", "balance"}
 
@@ -229,7 +235,7 @@ func fill(cfg *config) error {
 	if err := os.Mkdir(cfg.appDir, 0o755); err != nil {
 		return fmt.Errorf("scratch dir: %w", err)
 	}
-	for name, b := range map[string][]byte{"app.py": appPy, "ready_from_worker.py": readyFromWorker} {
+	for name, b := range map[string][]byte{"app.py": appPy, "ready_from_worker.py": readyFromWorker, "gc_freeze.py": gcFreeze} {
 		if err := os.WriteFile(filepath.Join(cfg.appDir, name), b, 0o644); err != nil {
 			return fmt.Errorf("scratch dir: %w", err)
 		}

@@ -92,7 +92,7 @@ func writeResults(cfg *config, res *results, md, dir string) error {
 		return fmt.Errorf("results: %w", err)
 	}
 	var tl strings.Builder
-	tl.WriteString("# Reload timelines\n\nEach is the reload that the scenario's worst request overlapped, in ms from the start of `systemctl reload`: the bench's command, systemd's job (journal), the launcher's messages (`TRACE` lines need a build with the trace instrumentation), each worker's lines with its generation, and what the load saw: the first and last answer of each worker process (`X-Worker-Pid`), the longest time without an answer, and the three slowest requests.\n")
+	tl.WriteString("# Reload timelines\n\nEach is the reload that the scenario's worst request overlapped (or, when it overlapped none, the last one before it, up to its answer), in ms from the start of `systemctl reload`: the bench's command, systemd's job (journal), the launcher's messages (`TRACE` lines need a build with the trace instrumentation), each worker's lines with its generation, and what the load saw: the first and last answer of each worker process (`X-Worker-Pid`), the longest time without an answer, and the three slowest requests.\n")
 	for _, t := range res.timelines {
 		fmt.Fprintf(&tl, "\n## %s, operation %d\n\n```\n%s```\n", t.scenario, t.op+1, formatTimeline(t.events))
 	}

@@ -150,8 +150,11 @@ func requestEvents(samples []load.Sample, start time.Time, t0 time.Time, from, t
 }
 
 // reloadTimeline is the merged timeline of the operation of m that the
-// worst request overlapped (the first one if none did), relative to the
-// operation's start: the journal's events and the requests'.
+// worst request overlapped, relative to the operation's start: the
+// journal's events and the requests'. When the worst request overlapped
+// none (it came later, in what the table counts as the steady state), it
+// is the timeline of the last operation that started before it, stretched
+// to the worst request's answer, and a first line says so.
 func reloadTimeline(m *measurement, journal []byte, unit string) (opIndex int, events []event) {
 	if len(m.ops) == 0 {
 		return -1, nil
@@ -162,17 +165,25 @@ func reloadTimeline(m *measurement, journal []byte, unit string) (opIndex int, e
 			worst = s
 		}
 	}
+	overlapped := false
 	for i, o := range m.ops {
 		if worst.Start < o.End+settle && worst.Start+worst.Latency > o.Start {
-			opIndex = i
+			opIndex, overlapped = i, true
 			break
+		}
+		if o.Start < worst.Start {
+			opIndex = i
 		}
 	}
 	o := m.ops[opIndex]
 	t0 := m.load.Start.Add(o.Start)
+	from, to := -200*time.Millisecond, o.End-o.Start+settle
+	if !overlapped {
+		to = max(to, worst.Start+worst.Latency-o.Start+200*time.Millisecond)
+		events = append(events, event{from, fmt.Sprintf("bench: the worst request (%s) overlapped no operation: it was sent %s after this one returned", dur(worst.Latency), dur(worst.Start-o.End))})
+	}
 	events = append(events, event{0, "bench: systemctl " + m.op + " " + unit + ".service starts"})
 	events = append(events, event{o.End - o.Start, "bench: systemctl " + m.op + " returns"})
-	from, to := -200*time.Millisecond, o.End-o.Start+settle
 	for _, e := range journalEvents(journal, unit, t0) {
 		if e.at >= from && e.at <= to {
 			events = append(events, e)
