@@ -49,8 +49,8 @@ lint:
 # sdlaunch beside supervisord + gunicorn, gunicorn's own HUP, a hand-written
 # gunicorn unit and the bare workers, on the same Flask app and load, closed
 # and open loop; plus boot, request path, log forwarding, scale and accept
-# balance. Writes bench/results/ and the README's table. Needs root; ~14 min,
-# BENCHFLAGS=-quick under 4 (see integration/bench/main.go for the rest).
+# balance. Writes bench/results/ and the README's table. Needs root; about 12 min,
+# BENCHFLAGS=-quick about 3 (see integration/bench/main.go for the rest).
 BENCHFLAGS ?=
 bench: deps build
 	$(GO) build -o $(BIN)/bench-goapp ./integration/bench/goapp

@@ -8,7 +8,7 @@
 // PNG charts, the reload timeline) and checks the goals of issue 10.
 //
 //	make bench                  # the full run, ~12 min
-//	make bench BENCHFLAGS=-quick  # under 4 min
+//	make bench BENCHFLAGS=-quick  # about 3 min
 //	make bench BENCHFLAGS="-long 200 -scenarios systemd"  # 200 systemctl restarts
 //
 // It needs root (systemd-nspawn) and Debian's gunicorn, python3-flask,
@@ -62,10 +62,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.sdlaunch, "sdlaunch", "bin/sdlaunch", "the sdlaunch binary to measure")
 	fs.StringVar(&cfg.compare, "compare", "", "another sdlaunch binary (a change to try): its systemd scenarios run too, as \"sdlaunch+systemd [compare]\"")
 	fs.StringVar(&cfg.goapp, "goapp", "bin/bench-goapp", "the bench's Go worker (go build -o bin/bench-goapp ./integration/bench/goapp)")
-	fs.BoolVar(&cfg.quick, "quick", false, "a short run (under 4 minutes on 2 CPUs): fewer operations, shorter loads")
+	fs.BoolVar(&cfg.quick, "quick", false, "a short run (about 3 minutes on 2 CPUs): one operation per scenario, shorter loads")
 	fs.IntVar(&cfg.long, "long", 0, "also run this many `systemctl restart`s of sdlaunch under load (the restart goal asks for 200)")
 	fs.StringVar(&cfg.longLoop, "long-loop", "closed", "the long mode's load: closed (one restart every 3 s: is any request lost?) or open (at -rate, one every 4 s: a stress run)")
-	k := fs.Int("k", 0, "restarts or reloads per scenario (default 5, 2 with -quick)")
+	k := fs.Int("k", 0, "restarts or reloads per scenario (default 5, 1 with -quick)")
 	duration := fs.Duration("duration", 0, "load per scenario, over which the operations are spread (default 20s, 4s with -quick)")
 	fs.IntVar(&cfg.clients, "clients", 8, "closed-loop clients, one new connection per request")
 	fs.Float64Var(&cfg.rate, "rate", 0, "open-loop requests per second (default: half the closed-loop capacity of the baseline, measured first)")
@@ -113,7 +113,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg.k, cfg.duration, cfg.tail = 5, 20*time.Second, 2*time.Second
 	if cfg.quick {
-		cfg.k, cfg.duration, cfg.tail = 2, 4*time.Second, time.Second
+		cfg.k, cfg.duration, cfg.tail = 1, 4*time.Second, time.Second
 	}
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
