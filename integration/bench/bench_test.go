@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -52,6 +53,54 @@ func TestProcStats(t *testing.T) {
 	}
 	if _, err := cpuTime(-1); err == nil {
 		t.Error("cpuTime of no process: no error")
+	}
+}
+
+// guardedCPU counts the guardian's child, the launcher, which forwards a
+// standalone launcher's logs: the guardian alone burns next to nothing (the
+// terminal row read "CPU 0 per 100k lines").
+func TestGuardedCPUCountsTheLauncher(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "while :; do :; done & wait")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, k := range children(cmd.Process.Pid) {
+			_ = syscall.Kill(k, syscall.SIGKILL)
+		}
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+	var kid int
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if kids := children(cmd.Process.Pid); len(kids) == 1 {
+			if c, err := cpuTime(kids[0]); err == nil && c >= 100*time.Millisecond {
+				kid = kids[0]
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the busy child got no 100ms of CPU in 30s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	own, err := cpuTime(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	childCPU, err := cpuTime(kid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := guardedCPU(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got < own+childCPU {
+		t.Errorf("guardedCPU = %v, want at least the parent's %v plus the child's %v", got, own, childCPU)
+	}
+	if _, err := guardedCPU(kid); err == nil {
+		t.Error("guardedCPU of a process without exactly one child: no error")
 	}
 }
 

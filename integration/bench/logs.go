@@ -134,6 +134,7 @@ func measureLogsTerminal(ctx context.Context, cfg *config, res *results) {
 		type seen struct {
 			first, done time.Time
 			cpu0        time.Duration
+			cpuErr      error
 			n           int
 		}
 		result := make(chan seen, 1)
@@ -145,7 +146,7 @@ func measureLogsTerminal(ctx context.Context, cfg *config, res *results) {
 				if bytes.HasPrefix(line, []byte("[w0] line ")) {
 					if st.n == 0 {
 						st.first = time.Now()
-						st.cpu0, _ = cpuTime(cmd.Process.Pid)
+						st.cpu0, st.cpuErr = guardedCPU(cmd.Process.Pid)
 					}
 					st.n++
 				}
@@ -170,7 +171,10 @@ func measureLogsTerminal(ctx context.Context, cfg *config, res *results) {
 			if st.done.IsZero() {
 				return fmt.Errorf("the terminal closed after %d lines", st.n)
 			}
-			cpu1, err := cpuTime(cmd.Process.Pid)
+			if st.cpuErr != nil {
+				return st.cpuErr
+			}
+			cpu1, err := guardedCPU(cmd.Process.Pid)
 			if err != nil {
 				return err
 			}
@@ -372,42 +376,28 @@ ExecStart=%s run -w 1 --listen 127.0.0.1:%d --stop-signal INT --ready-after 500m
 		if err != nil {
 			return err
 		}
+		plain, err := mainPID(ctx, c, bunit)
+		if err != nil {
+			return err
+		}
 		workers := children(launcher)
 		since := time.Now()
 		var bare, sdl []float64
 		for range rounds {
-			r := load.Run(ctx, load.Options{URL: bareURL, Clients: cfg.clients, Duration: each, Timeout: cfg.timeout})
+			// Both rounds carry the same sampler (its reads of /proc
+			// take CPU from the server), each aimed at its own server.
+			r, _, _ := sampleLogWrites(ctx, []int{plain}, func() load.Result {
+				return load.Run(ctx, load.Options{URL: bareURL, Clients: cfg.clients, Duration: each, Timeout: cfg.timeout})
+			})
 			if r.Err != nil || r.Failed > 0 {
 				return fmt.Errorf("bare: %v", r)
 			}
 			bare = append(bare, float64(r.OK)/r.Elapsed.Seconds())
-
-			stopSampling := make(chan struct{})
-			sampled := make(chan [2]int)
-			go func() {
-				n, blocked := 0, 0
-				for {
-					select {
-					case <-stopSampling:
-						sampled <- [2]int{n, blocked}
-						return
-					case <-time.After(2 * time.Millisecond):
-					}
-					for _, pid := range workers {
-						for _, t := range threads(pid) {
-							n++
-							if blockedWritingLog(pid, t) {
-								blocked++
-							}
-						}
-					}
-				}
-			}()
-			r = load.Run(ctx, load.Options{URL: url, Clients: cfg.clients, Duration: each, Timeout: cfg.timeout})
-			close(stopSampling)
-			s := <-sampled
-			w.samples += s[0]
-			w.blocked += s[1]
+			r, n, blocked := sampleLogWrites(ctx, workers, func() load.Result {
+				return load.Run(ctx, load.Options{URL: url, Clients: cfg.clients, Duration: each, Timeout: cfg.timeout})
+			})
+			w.samples += n
+			w.blocked += blocked
 			if r.Err != nil || r.Failed > 0 {
 				return fmt.Errorf("under sdlaunch: %v", r)
 			}
@@ -424,6 +414,38 @@ ExecStart=%s run -w 1 --listen 127.0.0.1:%d --stop-signal INT --ready-after 500m
 		return nil
 	}()
 	return w
+}
+
+// sampleLogWrites runs the load f while it looks, every 2 ms, at each
+// thread of pids for a write(2) to stdout or stderr that blocks: how many
+// thread samples it took, and in how many one was blocked.
+func sampleLogWrites(ctx context.Context, pids []int, f func() load.Result) (r load.Result, samples, blocked int) {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-ctx.Done():
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			for _, pid := range pids {
+				for _, t := range threads(pid) {
+					samples++
+					if blockedWritingLog(pid, t) {
+						blocked++
+					}
+				}
+			}
+		}
+	}()
+	r = f()
+	close(stop)
+	<-done
+	return r, samples, blocked
 }
 
 func threads(pid int) []int {

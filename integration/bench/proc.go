@@ -137,6 +137,22 @@ func cpuTime(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * time.Second / userHZ, nil
 }
 
+// guardedCPU is the CPU time of a standalone `sdlaunch run` started as
+// pid: the guardian (pid) and the launcher, its child, which forwards the
+// logs. The workers are the launcher's children, not counted.
+func guardedCPU(pid int) (time.Duration, error) {
+	total, err := cpuTime(pid)
+	if err != nil {
+		return 0, err
+	}
+	kids := children(pid)
+	if len(kids) != 1 {
+		return 0, fmt.Errorf("cpu time: sdlaunch %d has %d children, want 1 (the launcher under its guardian)", pid, len(kids))
+	}
+	t, err := cpuTime(kids[0])
+	return total + t, err
+}
+
 // rssKiB is pid's resident set size (VmRSS) in KiB.
 func rssKiB(pid int) (int, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
