@@ -338,3 +338,26 @@ func TestGCFreezeIsTheContribConfig(t *testing.T) {
 		t.Error("testdata/gc_freeze.py differs from contrib/examples/gunicorn/gunicorn.conf.py: copy it again")
 	}
 }
+
+// The request path's ratio pairs each round with the one run beside it: a
+// machine that slows down for a few rounds moves both halves of a pair.
+func TestPairedRatio(t *testing.T) {
+	bare := []float64{30000, 22000, 24000, 29000}
+	sdl := []float64{29700, 21780, 23760, 28710} // 0.99 of each
+	if got := pairedRatio(bare, sdl); got < 0.9899 || got > 0.9901 {
+		t.Errorf("pairedRatio = %.4f, want 0.99", got)
+	}
+	// One sdlaunch round caught a slow moment its pair did not: the ratio
+	// of the medians would read 21,780/26,000 = 0.838.
+	bare = []float64{30000, 30000, 22000, 22000}
+	sdl = []float64{29700, 21780, 21780, 21780}
+	if got := pairedRatio(bare, sdl); got < 0.9899 || got > 0.9901 {
+		t.Errorf("pairedRatio = %.4f, want 0.99", got)
+	}
+	if got := medianF([]float64{4, 1, 3, 2}); got != 2.5 {
+		t.Errorf("medianF of 4 values = %v, want the mean of the middle two, 2.5", got)
+	}
+	if pairedRatio(nil, nil) != 0 || pairedRatio([]float64{0}, []float64{1}) != 0 {
+		t.Error("pairedRatio of no usable pair is not 0")
+	}
+}

@@ -12,7 +12,8 @@ func writeExtras(b *strings.Builder, cfg *config, res *results) {
 		fmt.Fprintf(b, "\n**App boot** (`%s` alone, exec to the first answer): median %s of %s.\n", joinArgs(cfg.worker), dur(median(res.boot)), durs(res.boot))
 	}
 	if len(res.reqpath) > 0 {
-		b.WriteString("\n**Request path** (the same workers with no supervisor vs under `sdlaunch run`, closed loop, median of alternating rounds):\n\n| app, connections | no supervisor | sdlaunch | ratio |\n|---|--:|--:|--:|\n")
+		n, each := reqpathRounds(cfg)
+		fmt.Fprintf(b, "\n**Request path** (the same workers with no supervisor vs under `sdlaunch run`, closed loop, %d back-to-back pairs of %s rounds, their order alternating; the rates are medians, the ratio the median of the pairs' ratios):\n\n| app, connections | no supervisor | sdlaunch | ratio |\n|---|--:|--:|--:|\n", n, dur(each))
 		for _, p := range res.reqpath {
 			if p.err != nil {
 				fmt.Fprintf(b, "| %s | not run: %v | | |\n", p.name, p.err)
@@ -37,8 +38,8 @@ func writeExtras(b *strings.Builder, cfg *config, res *results) {
 			fmt.Fprintf(b, "| %s | %s of %s | %.0f | %s |\n", x.name, thousands(x.b.received), thousands(x.b.lines), x.b.rate(), dur(x.b.cpuPer100k()))
 		}
 		if w := l.werkzeug; w != nil && w.err == nil {
-			fmt.Fprintf(b, "\nWerkzeug's dev server (one access-log line per request), closed loop, alternating rounds: %.0f req/s as a plain systemd unit (stderr to journald), %.0f under sdlaunch+systemd (ratio %.3f); its threads were blocked writing their log in %d of %d samples (every 2 ms); journald kept %s of the %s access lines.\n",
-				w.bareRate, w.sdlRate, w.sdlRate/max(w.bareRate, 1e-9), w.blocked, w.samples, thousands(w.journaled), thousands(w.requests))
+			fmt.Fprintf(b, "\nWerkzeug's dev server (one access-log line per request), closed loop, %d back-to-back pairs of rounds as for the request path: %.0f req/s as a plain systemd unit (stderr to journald), %.0f under sdlaunch+systemd (ratio %.3f, the median of the pairs'); its threads were blocked writing their log in %d of %d samples (every 2 ms); journald kept %s of the %s access lines; %s.\n",
+				len(w.bare), medianF(w.bare), medianF(w.sdl), w.ratio(), w.blocked, w.samples, thousands(w.journaled), thousands(w.requests), w.cpuText())
 		}
 	}
 	if len(res.scale) > 0 {
@@ -141,9 +142,9 @@ func writeGoals(b *strings.Builder, cfg *config, res *results) {
 			}
 		}
 		if w := l.werkzeug; w != nil && w.err == nil {
-			fmt.Fprintf(b, "- A worker logging every request is never slowed: blocked on its log pipe in %d of %d samples, throughput ratio %.3f: %s\n", w.blocked, w.samples, w.sdlRate/max(w.bareRate, 1e-9), verdict(w.blocked == 0 && w.sdlRate/max(w.bareRate, 1e-9) >= 0.98))
+			fmt.Fprintf(b, "- A worker logging every request is never slowed: blocked on its log pipe in %d of %d samples, throughput ratio %.3f: %s\n", w.blocked, w.samples, w.ratio(), verdict(w.blocked == 0 && w.ratio() >= 0.98))
 			if w.journaled < w.requests {
-				fmt.Fprintf(b, "- journald dropped %s of %s access lines at %.0f req/s (its default RateLimitBurst): the generated units should set `LogRateLimitIntervalSec=` (or raise the burst)\n", thousands(w.requests-w.journaled), thousands(w.requests), w.sdlRate)
+				fmt.Fprintf(b, "- journald dropped %s of %s access lines at %.0f req/s (its default RateLimitBurst): the generated units should set `LogRateLimitIntervalSec=` (or raise the burst)\n", thousands(w.requests-w.journaled), thousands(w.requests), medianF(w.sdl))
 			}
 		}
 	}
@@ -211,7 +212,8 @@ func extrasJSON(cfg *config, res *results) any {
 			}
 		}
 		if w := l.werkzeug; w != nil {
-			lj["werkzeug"] = map[string]any{"bare_rps": w.bareRate, "sdlaunch_rps": w.sdlRate, "requests": w.requests, "journaled": w.journaled, "samples": w.samples, "blocked": w.blocked, "error": errText(w.err)}
+			lj["werkzeug"] = map[string]any{"bare_rps": w.bare, "sdlaunch_rps": w.sdl, "ratio": w.ratio(), "requests": w.requests, "journaled": w.journaled, "samples": w.samples, "blocked": w.blocked,
+				"cpu_us_per_request": map[string]any{"plain": w.plainCPU.json(w.plainReqs), "sdlaunch": w.sdlCPU.json(w.requests)}, "error": errText(w.err)}
 		}
 		out["logs"] = lj
 	}

@@ -54,11 +54,41 @@ func (b *burst) cpuPer100k() time.Duration {
 // the same server as a plain systemd unit, both logging to journald, in a
 // closed loop.
 type werkzeugRun struct {
-	bareRate, sdlRate float64 // req/s
-	requests          int     // served under sdlaunch
-	journaled         int     // access-log lines journald kept meanwhile
-	samples, blocked  int     // worker threads sampled / found blocked writing stdout/stderr
-	err               error
+	bare, sdl        []float64 // req/s of each round, in pairs
+	requests         int       // served under sdlaunch
+	journaled        int       // access-log lines journald kept meanwhile
+	samples, blocked int       // worker threads sampled / found blocked writing stdout/stderr
+	// CPU over the rounds of each side: journald's, the server's (the
+	// plain unit's process, the sdlaunch worker), the launcher's; and the
+	// requests served.
+	plainCPU, sdlCPU cpuSplit
+	plainReqs        int
+	err              error
+}
+
+type cpuSplit struct{ journald, server, launcher time.Duration }
+
+func (c cpuSplit) json(n int) map[string]float64 {
+	j, s, l := c.perRequest(n)
+	return map[string]float64{"journald": j, "server": s, "launcher": l}
+}
+
+// perRequest renders CPU per request in µs.
+func (c cpuSplit) perRequest(n int) (journald, server, launcher float64) {
+	if n == 0 {
+		return 0, 0, 0
+	}
+	us := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
+	return us(c.journald), us(c.server), us(c.launcher)
+}
+
+func (w *werkzeugRun) ratio() float64 { return pairedRatio(w.bare, w.sdl) }
+
+// cpuText says where each side's CPU per request went.
+func (w *werkzeugRun) cpuText() string {
+	pj, ps, _ := w.plainCPU.perRequest(w.plainReqs)
+	sj, ss, sl := w.sdlCPU.perRequest(w.requests)
+	return fmt.Sprintf("CPU per request: the server %.0f µs plain, %.0f under sdlaunch; journald %.0f µs plain, %.0f under sdlaunch; the launcher %.0f µs", ps, ss, pj, sj, sl)
 }
 
 func burstLines(cfg *config) int {
@@ -216,8 +246,8 @@ func measureLogsJournal(ctx context.Context, cfg *config, res *results, c *conta
 		res.fail("logs: Werkzeug under load", w.err)
 		return
 	}
-	cfg.progress("logs: Werkzeug (one line per request) %.0f req/s bare, %.0f under sdlaunch+systemd (%.3f); journald kept %s of %s access lines; worker blocked writing its log in %d of %d samples",
-		w.bareRate, w.sdlRate, w.sdlRate/max(w.bareRate, 1e-9), thousands(w.journaled), thousands(w.requests), w.blocked, w.samples)
+	cfg.progress("logs: Werkzeug (one line per request) %.0f req/s bare, %.0f under sdlaunch+systemd (%.3f); journald kept %s of %s access lines; worker blocked writing its log in %d of %d samples; %s",
+		medianF(w.bare), medianF(w.sdl), w.ratio(), thousands(w.journaled), thousands(w.requests), w.blocked, w.samples, w.cpuText())
 }
 
 const logsUnit = "logs-bench"
@@ -318,9 +348,9 @@ ExecStart=%s run -w 1 --listen 127.0.0.1:%d --ready notify -- %s -lines-after 1s
 // blocked write(2) to stdout or stderr (its pipe to the launcher full).
 func werkzeugUnderLoad(ctx context.Context, cfg *config, c *container) *werkzeugRun {
 	w := &werkzeugRun{}
-	rounds, each := 3, 4*time.Second
+	rounds, each := 8, 1500*time.Millisecond
 	if cfg.quick {
-		rounds, each = 2, 2*time.Second
+		rounds, each = 4, 500*time.Millisecond
 	}
 	argv := []string{"/usr/bin/python3", "app.py"}
 	w.err = func() error {
@@ -380,21 +410,53 @@ ExecStart=%s run -w 1 --listen 127.0.0.1:%d --stop-signal INT --ready-after 500m
 		if err != nil {
 			return err
 		}
+		journald, err := mainPID(ctx, c, "systemd-journald")
+		if err != nil {
+			return err
+		}
 		workers := children(launcher)
+		// cpuOf adds the CPU that journald, the server's processes and
+		// the launcher (0: none) spend while f runs.
+		cpuOf := func(into *cpuSplit, server []int, launcher int, f func()) {
+			sum := func(pids []int) time.Duration {
+				var t time.Duration
+				for _, p := range pids {
+					c, _ := cpuTime(p)
+					t += c
+				}
+				return t
+			}
+			j0, s0, l0 := sum([]int{journald}), sum(server), sum([]int{launcher})
+			f()
+			into.journald += sum([]int{journald}) - j0
+			into.server += sum(server) - s0
+			if launcher > 0 {
+				into.launcher += sum([]int{launcher}) - l0
+			}
+		}
 		since := time.Now()
 		var bare, sdl []float64
-		for range rounds {
-			// Both rounds carry the same sampler (its reads of /proc
-			// take CPU from the server), each aimed at its own server.
-			r, _, _ := sampleLogWrites(ctx, []int{plain}, func() load.Result {
-				return load.Run(ctx, load.Options{URL: bareURL, Clients: cfg.clients, Duration: each, Timeout: cfg.timeout})
+		plainRound := func() error {
+			var r load.Result
+			cpuOf(&w.plainCPU, []int{plain}, 0, func() {
+				r, _, _ = sampleLogWrites(ctx, []int{plain}, func() load.Result {
+					return load.Run(ctx, load.Options{URL: bareURL, Clients: cfg.clients, Duration: each, Timeout: cfg.timeout})
+				})
 			})
 			if r.Err != nil || r.Failed > 0 {
 				return fmt.Errorf("bare: %v", r)
 			}
 			bare = append(bare, float64(r.OK)/r.Elapsed.Seconds())
-			r, n, blocked := sampleLogWrites(ctx, workers, func() load.Result {
-				return load.Run(ctx, load.Options{URL: url, Clients: cfg.clients, Duration: each, Timeout: cfg.timeout})
+			w.plainReqs += r.OK
+			return nil
+		}
+		sdlRound := func() error {
+			var r load.Result
+			var n, blocked int
+			cpuOf(&w.sdlCPU, workers, launcher, func() {
+				r, n, blocked = sampleLogWrites(ctx, workers, func() load.Result {
+					return load.Run(ctx, load.Options{URL: url, Clients: cfg.clients, Duration: each, Timeout: cfg.timeout})
+				})
 			})
 			w.samples += n
 			w.blocked += blocked
@@ -403,8 +465,23 @@ ExecStart=%s run -w 1 --listen 127.0.0.1:%d --stop-signal INT --ready-after 500m
 			}
 			sdl = append(sdl, float64(r.OK)/r.Elapsed.Seconds())
 			w.requests += r.OK
+			return nil
 		}
-		w.bareRate, w.sdlRate = medianF(bare), medianF(sdl)
+		for i := range rounds {
+			// Both rounds carry the same sampler (its reads of /proc
+			// take CPU from the server), each aimed at its own server,
+			// and their order alternates (see measureRequestPath).
+			order := []func() error{plainRound, sdlRound}
+			if i%2 == 1 {
+				slices.Reverse(order)
+			}
+			for _, f := range order {
+				if err := f(); err != nil {
+					return err
+				}
+			}
+		}
+		w.bare, w.sdl = bare, sdl
 		time.Sleep(time.Second) // the last lines reach journald
 		out, err := c.exec(ctx, "sh", "-c", fmt.Sprintf(`journalctl --no-pager -u %s.service --since @%.6f -o cat | grep -c '"GET / HTTP/1.1" 200'`, unit, float64(since.UnixMicro())/1e6))
 		if err != nil && strings.TrimSpace(out) != "0" {
