@@ -158,7 +158,7 @@ func startForwarder(id *workerID, r *os.File, sink *logSink) *forwarder {
 func (f *forwarder) run() {
 	defer close(f.done)
 	defer f.r.Close()
-	br := bufio.NewReaderSize(f.r, maxLine)
+	br := bufio.NewReaderSize(&pacedReader{r: f.r, sleep: threadSleep}, maxLine)
 	for {
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {

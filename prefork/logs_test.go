@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -187,3 +189,67 @@ func BenchmarkForwardTerminal(b *testing.B) {
 type discard struct{ *bytes.Buffer }
 
 func (discard) Write(b []byte) (int, error) { return len(b), nil }
+
+// chunks is a reader that returns its chunks one per Read.
+type chunks struct{ c [][]byte }
+
+func (c *chunks) Read(b []byte) (int, error) {
+	if len(c.c) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(b, c.c[0])
+	if n < len(c.c[0]) {
+		c.c[0] = c.c[0][n:]
+	} else {
+		c.c = c.c[1:]
+	}
+	return n, nil
+}
+
+// The forwarder pauses only after a read that emptied the pipe and brought
+// little: never before the first read, never while a fast writer fills
+// whole reads, never when the read was cut short by the buffer.
+func TestPacedReaderPausesOnlyAfterSmallReads(t *testing.T) {
+	line := []byte("GET / 200\n")
+	big := bytes.Repeat([]byte("x"), paceBelow)
+	for _, c := range []struct {
+		name  string
+		in    [][]byte
+		buf   int
+		pause []bool // before each read
+	}{
+		{"one line at a time", [][]byte{line, line, line}, 1024, []bool{false, true, true, true}},
+		{"a fast writer", [][]byte{big, big, line}, 2 * paceBelow, []bool{false, false, false, true}},
+		{"a read cut short by the buffer", [][]byte{bytes.Repeat(line, 20)}, 100, []bool{false, false, false}},
+	} {
+		var paused []bool
+		slept := false
+		p := &pacedReader{r: &chunks{c: c.in}, sleep: func(d time.Duration) {
+			if d != paceDelay {
+				t.Errorf("%s: slept %v, want %v", c.name, d, paceDelay)
+			}
+			slept = true
+		}}
+		b := make([]byte, c.buf)
+		for range c.pause {
+			slept = false
+			_, err := p.Read(b)
+			paused = append(paused, slept)
+			if err != nil {
+				break
+			}
+		}
+		if !slices.Equal(paused, c.pause) {
+			t.Errorf("%s: paused before reads %v, want %v", c.name, paused, c.pause)
+		}
+	}
+}
+
+// threadSleep sleeps for as long as it is asked, signals or not.
+func TestThreadSleep(t *testing.T) {
+	start := time.Now()
+	threadSleep(20 * time.Millisecond)
+	if d := time.Since(start); d < 20*time.Millisecond {
+		t.Errorf("threadSleep(20ms) returned after %v", d)
+	}
+}
