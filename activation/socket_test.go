@@ -98,14 +98,30 @@ func mustParse(t *testing.T, s string) Spec {
 	return sp
 }
 
+// freePort returns a port free on 127.0.0.1 and ::1 a moment ago, from
+// 1100-1999: outside the kernel's ephemeral range, from which port 0 would
+// pick and an outgoing connection of a package tested beside this one
+// could take it before Bind does.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	const lo, hi = 1100, 1999
+	start := os.Getpid() % (hi - lo + 1)
+next:
+	for i := 0; i <= hi-lo; i++ {
+		p := lo + (start+i)%(hi-lo+1)
+		for _, host := range []string{"127.0.0.1", "[::1]"} {
+			l, err := net.Listen("tcp", host+":"+strconv.Itoa(p))
+			if err != nil && !(host == "[::1]" && errors.Is(err, unix.EADDRNOTAVAIL)) {
+				continue next
+			}
+			if l != nil {
+				_ = l.Close()
+			}
+		}
+		return p
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatalf("no free port in %d-%d", lo, hi)
+	return 0
 }
 
 func TestBindAbstractUnix(t *testing.T) {

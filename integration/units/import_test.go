@@ -106,7 +106,7 @@ func TestImportSupervisorSeed000(t *testing.T) {
 	sdl := filepath.Join(dir, "sdlaunch")
 	// The app where the seed's supervisord found it.
 	b.mustRun("install", "-D", "-m", "0755", filepath.Join(dir, "run.py"), "/opt/techcoil/flask-app/run.py")
-	port := freePort(t, 11000, 12999) // below the ephemeral range (32768-60999), which outgoing connections take from
+	port := freePort(t, 7000, 8999)
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 
 	start := time.Now()

@@ -37,7 +37,7 @@ func (lb *lifeBox) waitJournal(t *testing.T, what string, done func([]map[string
 // CAP_SYS_ADMIN sender claim another pid: shown here with a raw datagram.
 func TestJournalWorkerPIDs(t *testing.T) {
 	lb := newLifeBox(t)
-	port := freePort(t, 45000, 47999)
+	port := freePort(t, 19000, 19999)
 	const name = "jpids"
 	svc := name + ".service"
 	lb.mustInstall(t, name, port, []string{"-w", "2", "--ready", "notify"}, lb.app)
@@ -134,7 +134,7 @@ exit 1
 // log of the one that keeps serving), and ends with the verdict.
 func TestReloadFailureReport(t *testing.T) {
 	lb := newLifeBox(t)
-	port := freePort(t, 48000, 50999)
+	port := freePort(t, 20000, 20999)
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	const name = "jreport"
 	svc := name + ".service"

@@ -449,7 +449,7 @@ func pid1CanRaiseLimits(t *testing.T, lb *lifeBox) bool {
 // the launcher has no way to tell it from a busy one, so it stays "ready".)
 func TestLifecycleWatchdog(t *testing.T) {
 	lb := newLifeBox(t)
-	port := freePort(t, 29000, 32999)
+	port := freePort(t, 29000, 32767)
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	const name = "lcwatchdog"
 	svc := name + ".service"
@@ -544,7 +544,7 @@ func TestLifecycleWatchdog(t *testing.T) {
 // delays one does not decide the verdict; with 3s it had 2 s of slack.)
 func TestLifecycleSlowBootExtendsTimeout(t *testing.T) {
 	lb := newLifeBox(t)
-	port := freePort(t, 33000, 36999)
+	port := freePort(t, 15000, 15999)
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	const name = "lcslow"
 	svc := name + ".service"
@@ -576,7 +576,7 @@ func TestLifecycleSlowBootExtendsTimeout(t *testing.T) {
 // restart, and an error line carrying the app's last output.
 func TestLifecycleJournal(t *testing.T) {
 	lb := newLifeBox(t)
-	port := freePort(t, 37000, 40999)
+	port := freePort(t, 16000, 16999)
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	const name = "lcjournal"
 	svc := name + ".service"
@@ -652,7 +652,7 @@ func TestLifecycleJournal(t *testing.T) {
 	// remove its units again.)
 	const bad = "lcnoboot"
 	badSvc := bad + ".service"
-	badPort := freePort(t, 37000, 40999)
+	badPort := freePort(t, 16000, 16999)
 	noboot := filepath.Join(lb.dir, "noboot.sh")
 	writeScript := func(script string) {
 		if err := os.WriteFile(noboot+".new", []byte(script), 0o755); err != nil {
@@ -703,7 +703,7 @@ func TestLifecycleJournal(t *testing.T) {
 // `systemctl status` does) when it is not, still printing the status.
 func TestLifecycleStatusExitCode(t *testing.T) {
 	lb := newLifeBox(t)
-	port := freePort(t, 41000, 44999)
+	port := freePort(t, 17000, 17999)
 	const name = "lcstatus"
 	lb.mustInstall(t, name, port, []string{"-w", "1", "--ready", "notify"}, lb.app)
 	out, errOut, code := lb.run(lb.sdl, "status", name)

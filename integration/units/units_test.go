@@ -95,7 +95,7 @@ func TestUnitsInContainer(t *testing.T) {
 	b := bootBox(t, dir)
 	sdl := filepath.Join(dir, "sdlaunch")
 	unitDir := "/etc/systemd/system"
-	goPort := freePort(t, 20000, 40000)
+	goPort := freePort(t, 18000, 18999)
 	goURL := fmt.Sprintf("http://127.0.0.1:%d/", goPort)
 	fast := []string{"--ready-after=200ms", "--graceful-timeout=5s"}
 
@@ -286,7 +286,7 @@ func TestUnitsInContainer(t *testing.T) {
 			{"nodeapp", "node worker=", []string{"/usr/bin/node", "server.js"}},
 		}
 		for _, a := range apps {
-			port := freePort(t, 40001, 50000)
+			port := freePort(t, 61000, 61999)
 			args := append([]string{sdl, "install", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "-w", "2"}, fast...)
 			b.mustRun(append(append(args, a.name, "--"), a.cmd...)...)
 			if body := get(t, fmt.Sprintf("http://127.0.0.1:%d/", port), 10*time.Second); !strings.HasPrefix(body, a.want) {
@@ -297,7 +297,7 @@ func TestUnitsInContainer(t *testing.T) {
 	})
 
 	t.Run("StrictGoApp", func(t *testing.T) {
-		port := freePort(t, 50001, 60000)
+		port := freePort(t, 62000, 62999)
 		args := append([]string{sdl, "install", "--hardening=strict", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "-w", "1"}, fast...)
 		b.mustRun(append(args, "strictapp", "--", filepath.Join(dir, "goapp"))...)
 		get(t, fmt.Sprintf("http://127.0.0.1:%d/", port), 10*time.Second)
@@ -315,7 +315,7 @@ func TestUnitsInContainer(t *testing.T) {
 	})
 
 	t.Run("FailedStartExitsNonZeroWithJournal", func(t *testing.T) {
-		port := freePort(t, 40001, 50000)
+		port := freePort(t, 61000, 61999)
 		// --ready notify: an app that never sends READY=1 cannot be taken for
 		// ready, however slowly python3 starts on a busy machine (with
 		// --ready-after=200ms it was, and the install succeeded).

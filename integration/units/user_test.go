@@ -93,7 +93,7 @@ func TestUserManagerInContainer(t *testing.T) {
 	ub := newUserBox(t, dir)
 	sdl := filepath.Join(dir, "sdlaunch")
 	unitDir := ub.home + "/.config/systemd/user"
-	port := freePort(t, 60001, 65000)
+	port := freePort(t, 63000, 65000)
 	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	install := []string{sdl, "install", "--user", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "-w", "2", "--ready-after=200ms", "--graceful-timeout=5s"}
 	mainPID := func(t *testing.T) string {
@@ -217,7 +217,7 @@ func TestUserManagerInContainer(t *testing.T) {
 	})
 
 	t.Run("StrictRefusedOn252", func(t *testing.T) {
-		p := freePort(t, 60001, 65000)
+		p := freePort(t, 63000, 65000)
 		args := []string{sdl, "install", "--user", "--hardening=strict", "--listen", fmt.Sprintf("127.0.0.1:%d", p), "strictapp", "--", filepath.Join(dir, "goapp")}
 		out, errOut, code := ub.runUser(args...)
 		if code != 2 || !strings.Contains(errOut, "--hardening=strict with --user") || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
@@ -229,7 +229,7 @@ func TestUserManagerInContainer(t *testing.T) {
 	})
 
 	t.Run("FailedStartShowsUserJournal", func(t *testing.T) {
-		p := freePort(t, 60001, 65000)
+		p := freePort(t, 63000, 65000)
 		args := []string{sdl, "install", "--user", "--listen", fmt.Sprintf("127.0.0.1:%d", p), "-w", "1", "--boot-retries=1", "--ready", "notify", // never ready, however slow python3 starts
 			"failapp", "--", "/usr/bin/python3", "-c", "import sys; print('failapp cannot start'); sys.exit(1)"}
 		out, errOut, code := ub.runUser(args...)
