@@ -12,10 +12,11 @@ import (
 // line, and a wakeup is what a line costs the launcher: the netpoll wakeup,
 // the Go scheduler's threads woken to spin and put back to sleep, a read,
 // and a read that finds the pipe empty. A Werkzeug worker under a
-// standalone launcher, closed loop at about 1,100 req/s on 2 CPUs: 53-56 µs
-// of launcher CPU per line in 4 runs, beside some 700 µs for the request
-// itself; 29-43 µs with the pause below (28 µs and more with time.Sleep
-// instead of a thread's nanosleep, which wakes the scheduler again).
+// standalone launcher, closed loop at about 1,100 req/s on 2 CPUs: 44-56 µs
+// of launcher CPU per line in 10 runs, beside some 700 µs for the request
+// itself; 26-43 µs in 7 with the pause below, 30-54 µs in 7 with
+// time.Sleep instead of a thread's nanosleep (a Go timer wakes the
+// scheduler again).
 //
 // pacedReader pauses the forwarder's thread for paceDelay before it reads
 // again after a read that emptied the pipe (it brought less than it asked
