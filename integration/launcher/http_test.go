@@ -2,8 +2,6 @@ package launcher
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,32 +14,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sdlaunch/sdlaunch/integration/ports"
 	"github.com/sdlaunch/sdlaunch/integration/testapp/report"
 )
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago,
-// from 2000-6999: below the kernel's ephemeral range (32768-60999 by
-// default), from which port 0 would pick, and which every outgoing
-// connection on loopback takes its own port from. The launcher binds the
-// port later, and a load generator of a package tested beside this one
-// could own it by then (EADDRINUSE: lcstatus.socket on 127.0.0.1:41782 in
-// CI). The units tests take their ports from other ranges.
+// from 2000-6999, outside the kernel's ephemeral range (see package
+// ports): the launcher binds it later. The units tests take their ports
+// from other ranges.
 func freePort(t *testing.T) int {
 	t.Helper()
-	const lo, hi = 2000, 6999
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	start := int(binary.LittleEndian.Uint32(b[:]) % (hi - lo + 1))
-	for i := 0; i <= hi-lo; i++ {
-		p := lo + (start+i)%(hi-lo+1)
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-		if err == nil {
-			_ = l.Close()
-			return p
-		}
+	p, err := ports.Free(2000, 6999)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("no free port in %d-%d", lo, hi)
-	return 0
+	return p
 }
 
 // portFree reports whether 127.0.0.1:port can be bound (nobody listens).

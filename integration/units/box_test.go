@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sdlaunch/sdlaunch/integration/ports"
 )
 
 // box is a systemd 252 booted as PID 1 of a systemd-nspawn container with a
@@ -218,48 +219,13 @@ func (b *box) mustRun(args ...string) string {
 
 // freePort returns a TCP port on 127.0.0.1 that is free right now, from
 // the range [lo, hi] (the container shares the host's network) but outside
-// the kernel's ephemeral range: the port is bound later, by systemd, and an
-// outgoing connection of a test running beside this one (every package's
-// load generators, on loopback) may take an ephemeral port as its own in
-// between, which fails the bind with EADDRINUSE (CI, lcstatus.socket on
-// 127.0.0.1:41782). Each test takes a range of its own.
+// the kernel's ephemeral range (see package ports): systemd binds it later.
+// Each test takes a range of its own.
 func freePort(t *testing.T, lo, hi int) int {
 	t.Helper()
-	elo, ehi := ephemeralPorts()
-	start := lo + randInt(hi-lo+1)
-	for i := 0; i <= hi-lo; i++ {
-		p := lo + (start-lo+i)%(hi-lo+1)
-		if p >= elo && p <= ehi {
-			continue
-		}
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
-		if err == nil {
-			_ = l.Close()
-			return p
-		}
+	p, err := ports.Free(lo, hi)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("no free port in %d-%d outside the ephemeral range %d-%d", lo, hi, elo, ehi)
-	return 0
-}
-
-// ephemeralPorts is net.ipv4.ip_local_port_range (Linux's default where it
-// cannot be read).
-func ephemeralPorts() (lo, hi int) {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			l, err1 := strconv.Atoi(f[0])
-			h, err2 := strconv.Atoi(f[1])
-			if err1 == nil && err2 == nil {
-				return l, h
-			}
-		}
-	}
-	return 32768, 60999
-}
-
-func randInt(n int) int {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return int(uint32(b[0])<<24|uint32(b[1])<<16|uint32(b[2])<<8|uint32(b[3])) % n
+	return p
 }
