@@ -25,10 +25,10 @@ import (
 // paceDelay a writer fills its empty pipe (pipeSize, or Linux's default 64
 // KiB where F_SETPIPE_SZ is refused) only above 13 MB/s (130,000 lines of
 // 100 bytes a second), and a read that brings paceBelow or more is
-// followed by the next one at once. A
-// line reaches the journal or the terminal at most paceDelay later; a pipe
-// that is idle costs no thread (the read waits in Go's poller, the pause
-// only follows a read that brought something).
+// followed by the next one at once. A line reaches the journal or the
+// terminal at most paceDelay later; a pipe that is idle costs no thread
+// (the read waits in Go's poller, the pause only follows a read that
+// brought something).
 const (
 	paceDelay = 5 * time.Millisecond
 	paceBelow = 16 * 1024
